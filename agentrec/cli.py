@@ -1,0 +1,48 @@
+"""The ``agentrec`` command line: a typer app whose commands live in ``agentrec.ui``.
+
+Only this module turns errors into exit codes: an ``AgentrecError`` becomes one
+line on stderr and exit status 2; anything else is a bug and keeps its traceback.
+Command modules import their heavy dependencies inside the command functions so
+that ``agentrec --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from agentrec.core.errors import AgentrecError
+from agentrec.ui import data_commands, llm_commands, quickstart_command
+
+app = typer.Typer(
+    name="agentrec",
+    help="An LLM agent that recommends by calling real recommender models as tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_commands.app, name="data")
+app.add_typer(llm_commands.app, name="llm")
+app.command("quickstart")(quickstart_command.quickstart)
+
+
+def main() -> None:
+    """Entry point of the ``agentrec`` script.
+
+    Typer handles usage errors itself (one message, exit 2); an ``AgentrecError``
+    raised by a command propagates out of it and becomes one line here.
+    """
+    try:
+        app()
+    except AgentrecError as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"agentrec: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("agentrec: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

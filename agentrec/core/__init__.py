@@ -1,0 +1,1 @@
+"""Shared foundations: errors, paths, seeding and typed records."""

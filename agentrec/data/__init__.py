@@ -1,0 +1,1 @@
+"""Datasets: readers for publishers' layouts, the DuckDB store, catalog queries and splits."""
