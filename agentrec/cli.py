@@ -13,7 +13,7 @@ import sys
 import typer
 
 from agentrec.core.errors import AgentrecError
-from agentrec.ui import data_commands, llm_commands, quickstart_command
+from agentrec.ui import data_commands, eval_command, llm_commands, quickstart_command
 
 app = typer.Typer(
     name="agentrec",
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(data_commands.app, name="data")
 app.add_typer(llm_commands.app, name="llm")
 app.command("quickstart")(quickstart_command.quickstart)
+app.command("eval")(eval_command.evaluate)
 
 
 def main() -> None:

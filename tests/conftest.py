@@ -33,13 +33,17 @@ def _is_loopback(address: object) -> bool:
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
     if not _is_loopback(address):
-        raise ConnectionRefusedError(f"tests may not reach the network: blocked connect to {address!r}")
+        raise ConnectionRefusedError(
+            f"tests may not reach the network: blocked connect to {address!r}"
+        )
     return _real_connect(self, address)  # type: ignore[arg-type]
 
 
 def _guarded_connect_ex(self: socket.socket, address: object) -> int:
     if not _is_loopback(address):
-        raise ConnectionRefusedError(f"tests may not reach the network: blocked connect to {address!r}")
+        raise ConnectionRefusedError(
+            f"tests may not reach the network: blocked connect to {address!r}"
+        )
     return _real_connect_ex(self, address)  # type: ignore[arg-type]
 
 

@@ -20,17 +20,26 @@ _ALNUM = re.compile(r"[^a-z0-9]")
 class AttributeFilter(BaseModel):
     """Hard constraints on items. Every field is optional; all given ones must hold."""
 
-    genres_any: list[str] = Field(default_factory=list, description="keep items with at least one of these genres")
-    genres_all: list[str] = Field(default_factory=list, description="keep items with all of these genres")
-    genres_none: list[str] = Field(default_factory=list, description="drop items with any of these genres")
+    genres_any: list[str] = Field(
+        default_factory=list, description="keep items with at least one of these genres"
+    )
+    genres_all: list[str] = Field(
+        default_factory=list, description="keep items with all of these genres"
+    )
+    genres_none: list[str] = Field(
+        default_factory=list, description="drop items with any of these genres"
+    )
     year_min: int | None = Field(None, description="earliest release year, inclusive")
     year_max: int | None = Field(None, description="latest release year, inclusive")
     min_avg_rating: float | None = Field(None, description="lowest average rating, inclusive")
     max_avg_rating: float | None = Field(None, description="highest average rating, inclusive")
     min_popularity: int | None = Field(None, description="fewest interactions, inclusive")
-    title_contains: str | None = Field(None, description="case-insensitive text the title must contain")
+    title_contains: str | None = Field(
+        None, description="case-insensitive text the title must contain"
+    )
     equals: dict[str, str | int | float] = Field(
-        default_factory=dict, description="other attributes that must equal (or, for lists, contain) a value"
+        default_factory=dict,
+        description="other attributes that must equal (or, for lists, contain) a value",
     )
     exclude_items: list[str] = Field(default_factory=list, description="item ids to leave out")
 
@@ -72,7 +81,10 @@ def compile_filter(
     for name, value in spec.equals.items():
         column = _known_column(name, columns)
         if columns[column].endswith("[]"):
-            add(f'list_contains(list_transform("{column}", lambda x: lower(CAST(x AS VARCHAR))), lower(?))', str(value))
+            add(
+                f'list_contains(list_transform("{column}", lambda x: lower(CAST(x AS VARCHAR))), lower(?))',
+                str(value),
+            )
         else:
             add(f'lower(CAST("{column}" AS VARCHAR)) = lower(?)', str(value))
     if spec.exclude_items:

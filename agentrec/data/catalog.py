@@ -55,7 +55,12 @@ class Catalog:
 
     def items(self, item_ids: list[str]) -> list[ItemRecord]:
         """Items in the order of ``item_ids`` (unknown ids are skipped)."""
-        by_id = {r.item_id: r for r in self._records("list_contains(?::VARCHAR[], item_id)", [[str(i) for i in item_ids]])}
+        by_id = {
+            r.item_id: r
+            for r in self._records(
+                "list_contains(?::VARCHAR[], item_id)", [[str(i) for i in item_ids]]
+            )
+        }
         return [by_id[str(i)] for i in item_ids if str(i) in by_id]
 
     def items_by_index(self, indices: list[int]) -> list[ItemRecord]:
@@ -64,13 +69,16 @@ class Catalog:
 
     def _index_ids(self, indices: list[int]) -> tuple[list[int], list[str]]:
         rows = self._con.execute(
-            "SELECT item_idx, item_id FROM items WHERE list_contains(?::INTEGER[], item_idx)", [list(indices)]
+            "SELECT item_idx, item_id FROM items WHERE list_contains(?::INTEGER[], item_idx)",
+            [list(indices)],
         ).fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]
 
     @cached_property
     def _title_index(self) -> tuple[list[str], list[str], npt.NDArray[np.float64]]:
-        rows = self._con.execute("SELECT item_id, title, popularity FROM items WHERE title IS NOT NULL ORDER BY item_idx").fetchall()
+        rows = self._con.execute(
+            "SELECT item_id, title, popularity FROM items WHERE title IS NOT NULL ORDER BY item_idx"
+        ).fetchall()
         ids = [r[0] for r in rows]
         names = [bare_title(r[1]) for r in rows]
         popularity = np.log1p(np.asarray([r[2] for r in rows], dtype=np.float64))
@@ -85,7 +93,12 @@ class Catalog:
         # WRatio rewards partial matches; a whole-title ratio and popularity break its many ties.
         weighted = process.extract(query, names, scorer=fuzz.WRatio, limit=max(50, k * 5))
         scored = [
-            (score + 0.2 * fuzz.ratio(query, names[i]) + 2.0 * popularity[i] / (popularity.max() or 1.0), i)
+            (
+                score
+                + 0.2 * fuzz.ratio(query, names[i])
+                + 2.0 * popularity[i] / (popularity.max() or 1.0),
+                i,
+            )
             for _, score, i in weighted
         ]
         scored.sort(reverse=True)
@@ -99,7 +112,9 @@ class Catalog:
         if self._records("item_id = ?", [text]):
             return self.item(text)
         matches = self.search_titles(text, k=3)
-        if matches and _close_enough(bare_title(text) or text.lower(), bare_title(matches[0].item.title)):
+        if matches and _close_enough(
+            bare_title(text) or text.lower(), bare_title(matches[0].item.title)
+        ):
             return matches[0].item
         hint = "; did you mean " + ", ".join(repr(m.item.label) for m in matches) if matches else ""
         raise DataError(f"no item matches {text!r}{hint}")
@@ -124,7 +139,9 @@ class Catalog:
 
     def history(self, user_id: str | int, limit: int | None = None) -> list[HistoryEntry]:
         """A user's interactions in time order (the last ``limit`` when given)."""
-        if not self._con.execute("SELECT 1 FROM users WHERE user_id = ?", [str(user_id)]).fetchone():
+        if not self._con.execute(
+            "SELECT 1 FROM users WHERE user_id = ?", [str(user_id)]
+        ).fetchone():
             raise DataError(f"unknown user id {user_id!r}")
         rows = self._con.execute(
             "SELECT item_id, rating, ts FROM interactions WHERE user_id = ? ORDER BY COALESCE(ts, seq), seq",
@@ -141,8 +158,16 @@ class Catalog:
             if name in ("item_idx", "item_id"):
                 continue
             if kind in _NUMERIC:
-                low, high = self._con.execute(f'SELECT min("{name}"), max("{name}") FROM items').fetchone() or (None, None)
-                shown = [] if low is None else [f"{low:.3g} .. {high:.3g}" if isinstance(low, float) else f"{low} .. {high}"]
+                low, high = self._con.execute(
+                    f'SELECT min("{name}"), max("{name}") FROM items'
+                ).fetchone() or (None, None)
+                shown = (
+                    []
+                    if low is None
+                    else [
+                        f"{low:.3g} .. {high:.3g}" if isinstance(low, float) else f"{low} .. {high}"
+                    ]
+                )
                 infos.append(AttributeInfo(name=name, type=kind, examples=shown))
                 continue
             values = f'unnest("{name}")' if kind.endswith("[]") else f'CAST("{name}" AS VARCHAR)'

@@ -32,7 +32,11 @@ def scan_delimited(
     functions do not take prepared parameters; they come from the filesystem,
     never from a user's free text, and are quoted.
     """
-    column_spec = "{" + ", ".join(f"{_quote_literal(k)}: {_quote_literal(v)}" for k, v in columns.items()) + "}"
+    column_spec = (
+        "{"
+        + ", ".join(f"{_quote_literal(k)}: {_quote_literal(v)}" for k, v in columns.items())
+        + "}"
+    )
     quote_option = "" if quoted else ", quote='', escape=''"
     con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans;")
     con.execute(

@@ -33,7 +33,9 @@ KNOWN_DATASETS = {
         KnownDataset("ml-100k", "ml-100k", "ml-100k", ("u.data", "u.item", "u.user")),
         KnownDataset("ml-1m", "ml-1m", "ml-1m", ("ratings.dat", "movies.dat", "users.dat")),
         KnownDataset("ml-10m", "ml-10m", "ml-10M100K", ("ratings.dat", "movies.dat")),
-        KnownDataset("ml-latest-small", "ml-latest-small", "ml-latest-small", ("ratings.csv", "movies.csv")),
+        KnownDataset(
+            "ml-latest-small", "ml-latest-small", "ml-latest-small", ("ratings.csv", "movies.csv")
+        ),
         KnownDataset("ml-latest", "ml-latest", "ml-latest", ("ratings.csv", "movies.csv")),
         KnownDataset("ml-20m", "ml-20m", "ml-20m", ("ratings.csv", "movies.csv")),
         KnownDataset("ml-25m", "ml-25m", "ml-25m", ("ratings.csv", "movies.csv")),
@@ -57,7 +59,9 @@ def resolve_dataset(spec: str, download: bool = True) -> Path:
         if os.sep in spec or spec.startswith("."):
             raise DataError(f"{as_path}: no such folder")
         names = ", ".join(KNOWN_DATASETS)
-        raise DataError(f"unknown dataset {spec!r}: give a folder path, a folder name under {home}, or one of {names}")
+        raise DataError(
+            f"unknown dataset {spec!r}: give a folder path, a folder name under {home}, or one of {names}"
+        )
     folder = home / known.folder
     if all((folder / f).is_file() for f in known.expected):
         return folder.resolve()
@@ -86,7 +90,9 @@ def download_known(known: KnownDataset, home: Path) -> Path:
             _unpack(archive, Path(scratch) / "unpacked", known, target)
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise DataError(_missing_message(known, target, f"download from {url} failed: {reason}")) from None
+        raise DataError(
+            _missing_message(known, target, f"download from {url} failed: {reason}")
+        ) from None
     return target.resolve()
 
 
@@ -109,7 +115,9 @@ def _unpack(archive: Path, scratch: Path, known: KnownDataset, target: Path) -> 
         with zipfile.ZipFile(archive) as bundle:
             for member in bundle.namelist():
                 if member.startswith("/") or ".." in Path(member).parts:
-                    raise DataError(f"{archive.name}: refusing unsafe path {member!r} in the archive")
+                    raise DataError(
+                        f"{archive.name}: refusing unsafe path {member!r} in the archive"
+                    )
             bundle.extractall(scratch)
     except zipfile.BadZipFile:
         raise DataError(f"{archive.name}: the download is not a valid zip archive") from None

@@ -75,7 +75,12 @@ class Interactions:
     def subset(self, mask: npt.NDArray[np.bool_]) -> Interactions:
         """The rows where ``mask`` is true, over the same vocabularies."""
         return Interactions(
-            self.user[mask], self.item[mask], self.rating[mask], self.ts[mask], self.users, self.items
+            self.user[mask],
+            self.item[mask],
+            self.rating[mask],
+            self.ts[mask],
+            self.users,
+            self.items,
         )
 
     def concat(self, other: Interactions) -> Interactions:

@@ -10,8 +10,12 @@ from agentrec.data.interactions import Interactions, Vocabulary
 
 def load_vocabularies(con: duckdb.DuckDBPyConnection) -> tuple[Vocabulary, Vocabulary]:
     """User and item vocabularies in dense-index order."""
-    users = tuple(r[0] for r in con.execute("SELECT user_id FROM users ORDER BY user_idx").fetchall())
-    items = tuple(r[0] for r in con.execute("SELECT item_id FROM items ORDER BY item_idx").fetchall())
+    users = tuple(
+        r[0] for r in con.execute("SELECT user_id FROM users ORDER BY user_idx").fetchall()
+    )
+    items = tuple(
+        r[0] for r in con.execute("SELECT item_id FROM items ORDER BY item_idx").fetchall()
+    )
     return Vocabulary(users), Vocabulary(items)
 
 
@@ -30,7 +34,8 @@ def load_interactions(
     params = [split] if split else []
     arrays = con.execute(
         "SELECT user_idx, item_idx, rating, COALESCE(ts, seq) AS t, seq FROM ("
-        f"  SELECT *, row_number() OVER (PARTITION BY user_idx, item_idx ORDER BY COALESCE(ts, seq) DESC, seq DESC) AS k"
+        "  SELECT *, row_number() OVER ("
+        "    PARTITION BY user_idx, item_idx ORDER BY COALESCE(ts, seq) DESC, seq DESC) AS k"
         f"  FROM interactions {where}"
         ") WHERE k = 1 ORDER BY seq",
         params,

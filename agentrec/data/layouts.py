@@ -26,7 +26,9 @@ class Layout:
     name: str
     signature: tuple[str, ...]
     optional: tuple[str, ...]
-    reader_path: str  # "module:function", imported only when a store is built (pyarrow is slow to load)
+    reader_path: (
+        str  # "module:function", imported only when a store is built (pyarrow is slow to load)
+    )
 
     @property
     def reader(self) -> Reader:
@@ -43,10 +45,30 @@ class Layout:
 
 
 LAYOUTS = (
-    Layout("ml-100k", ("u.data", "u.item"), ("u.user", "u.genre"), "agentrec.data.readers.movielens:read_ml100k"),
-    Layout("ml-1m", ("ratings.dat", "movies.dat"), ("users.dat",), "agentrec.data.readers.movielens:read_ml1m"),
-    Layout("ml-latest", ("ratings.csv", "movies.csv"), ("links.csv", "tags.csv"), "agentrec.data.readers.movielens:read_ml_latest"),
-    Layout("adjacency", ("train.txt", "test.txt"), ("valid.txt",), "agentrec.data.readers.adjacency:read_adjacency"),
+    Layout(
+        "ml-100k",
+        ("u.data", "u.item"),
+        ("u.user", "u.genre"),
+        "agentrec.data.readers.movielens:read_ml100k",
+    ),
+    Layout(
+        "ml-1m",
+        ("ratings.dat", "movies.dat"),
+        ("users.dat",),
+        "agentrec.data.readers.movielens:read_ml1m",
+    ),
+    Layout(
+        "ml-latest",
+        ("ratings.csv", "movies.csv"),
+        ("links.csv", "tags.csv"),
+        "agentrec.data.readers.movielens:read_ml_latest",
+    ),
+    Layout(
+        "adjacency",
+        ("train.txt", "test.txt"),
+        ("valid.txt",),
+        "agentrec.data.readers.adjacency:read_adjacency",
+    ),
 )
 
 _EXPECTED = (
@@ -66,5 +88,7 @@ def detect_layout(folder: Path) -> Layout:
     generic = [n for n in INTERACTION_FILES if (folder / n).is_file()]
     if generic:
         extras = tuple(n for n in (*ITEM_FILES, *USER_FILES) if (folder / n).is_file())
-        return Layout("generic", (generic[0],), extras, "agentrec.data.readers.generic:read_generic")
+        return Layout(
+            "generic", (generic[0],), extras, "agentrec.data.readers.generic:read_generic"
+        )
     raise DataError(f"{folder}: no dataset files found; expected {_EXPECTED}")

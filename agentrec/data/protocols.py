@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from agentrec.core.errors import ConfigError
 from agentrec.data.interactions_table import load_interactions
-from agentrec.data.splits import PROTOCOLS, Split, given_split, leave_one_out, random_ratio, temporal_global
+from agentrec.data.splits import (
+    PROTOCOLS,
+    Split,
+    given_split,
+    leave_one_out,
+    random_ratio,
+    temporal_global,
+)
 from agentrec.data.store import DatasetStore
 
 
@@ -19,9 +26,13 @@ def make_split(store: DatasetStore, protocol: str, seed: int = 0) -> Split:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if protocol == "given":
         if not has_given_split(store):
-            raise ConfigError(f"{store.name} has no published split; use --protocol loo, temporal or random")
+            raise ConfigError(
+                f"{store.name} has no published split; use --protocol loo, temporal or random"
+            )
         vocabularies = (store.interactions().users, store.interactions().items)
-        train, valid, test = (load_interactions(store.con, s, vocabularies) for s in ("train", "valid", "test"))
+        train, valid, test = (
+            load_interactions(store.con, s, vocabularies) for s in ("train", "valid", "test")
+        )
         return given_split(train, valid if len(valid) else None, test)
     data = store.interactions()
     if protocol == "loo":

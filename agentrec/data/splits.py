@@ -64,8 +64,8 @@ def temporal_global(data: Interactions, valid_share: float = 0.1, test_share: fl
     _check_shares(valid_share, test_share)
     order = np.lexsort((np.arange(len(data)), data.ts))
     n = len(data)
-    test_start = int(round(n * (1 - test_share)))
-    valid_start = int(round(n * (1 - test_share - valid_share)))
+    test_start = round(n * (1 - test_share))
+    valid_start = round(n * (1 - test_share - valid_share))
     role = np.zeros(n, dtype=np.int8)
     role[order[valid_start:test_start]] = 1
     role[order[test_start:]] = 2

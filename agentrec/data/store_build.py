@@ -34,7 +34,9 @@ def _check_unique(con: duckdb.DuckDBPyConnection, table: str, column: str, folde
         f"SELECT {column}, count(*) FROM {table} GROUP BY {column} HAVING count(*) > 1 LIMIT 1"
     ).fetchone()
     if row is not None:
-        raise DataError(f"{folder}: {column} {row[0]!r} appears {row[1]} times in the {table[4:]} file")
+        raise DataError(
+            f"{folder}: {column} {row[0]!r} appears {row[1]} times in the {table[4:]} file"
+        )
 
 
 def _add_missing(con: duckdb.DuckDBPyConnection, table: str, column: str) -> None:
@@ -53,8 +55,8 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 def _create_items(con: duckdb.DuckDBPyConnection) -> None:
     columns = _columns(con, "raw_items")
-    con.create_function(
-        "year_from_title", year_from_title, ["VARCHAR"], "INTEGER", null_handling="special"  # type: ignore[arg-type]
+    con.create_function(  # type: ignore[call-overload]  # the stub lacks the string null_handling form
+        "year_from_title", year_from_title, ["VARCHAR"], "INTEGER", null_handling="special"
     )
     title = "CAST(title AS VARCHAR)" if "title" in columns else "CAST(NULL AS VARCHAR)"
     year = "TRY_CAST(year AS INTEGER)" if "year" in columns else f"year_from_title({title})"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-_YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
-_TRAILING_ARTICLE = re.compile(r"^(?P<name>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$")
+_YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:[-\u2013]\d{0,4})?\)\s*$")
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<name>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$"
+)
 
 
 def year_from_title(title: str | None) -> int | None:

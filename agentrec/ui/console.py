@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-stdout = Console()
-stderr = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide console so result tables are not squeezed to 80 columns.
+stdout = Console() if sys.stdout.isatty() else Console(width=160)
+stderr = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -7,18 +7,25 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Inspect datasets (MovieLens layouts, adjacency lists, or your own folder).", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect datasets (MovieLens layouts, adjacency lists, or your own folder).",
+    no_args_is_help=True,
+)
 
 DatasetArg = Annotated[
     str,
-    typer.Argument(help="ml-100k | ml-1m | ml-latest-small | ml-latest | a folder name under AGENTREC_DATA_HOME | a PATH"),
+    typer.Argument(
+        help="ml-100k | ml-1m | ml-latest-small | ml-latest | a folder name under AGENTREC_DATA_HOME | a PATH"
+    ),
 ]
 
 
 @app.command("info")
 def info(
     dataset: DatasetArg,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full summary to this JSON file.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the full summary to this JSON file.")
+    ] = None,
 ) -> None:
     """Show users, items, interactions, density, rating scale, attributes and time span.
 
@@ -46,15 +53,27 @@ def render_summary(summary: dict[str, Any]) -> None:
     overview.add_column(style="bold")
     overview.add_column()
     overview.add_row("users", f"{summary['users']:,}")
-    overview.add_row("items", f"{summary['items']:,} ({summary['items_with_interactions']:,} with interactions)")
+    overview.add_row(
+        "items", f"{summary['items']:,} ({summary['items_with_interactions']:,} with interactions)"
+    )
     overview.add_row("interactions", f"{summary['interactions']:,}")
     overview.add_row("density", f"{summary['density']:.4%}")
     scale = summary["rating_scale"]
-    overview.add_row("ratings", f"{scale['min']:g} to {scale['max']:g}, {scale['distinct_values']} values" if scale else "none (implicit)")
+    overview.add_row(
+        "ratings",
+        f"{scale['min']:g} to {scale['max']:g}, {scale['distinct_values']} values"
+        if scale
+        else "none (implicit)",
+    )
     span = summary["time_span"]
-    overview.add_row("time span", f"{span['first']} to {span['last']} ({span['days']:,} days)" if span else "no timestamps")
+    overview.add_row(
+        "time span",
+        f"{span['first']} to {span['last']} ({span['days']:,} days)" if span else "no timestamps",
+    )
     if summary["splits"]:
-        overview.add_row("given split", ", ".join(f"{k} {v:,}" for k, v in summary["splits"].items()))
+        overview.add_row(
+            "given split", ", ".join(f"{k} {v:,}" for k, v in summary["splits"].items())
+        )
     reuse = "reused" if summary["reused_store"] else "built"
     overview.add_row("store", f"{summary['store']} ({reuse} in {summary['open_seconds']:.2f} s)")
     stdout.print(overview)

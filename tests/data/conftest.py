@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-ML1M_RATINGS = "1::10::5::978300760\n1::20::3::978300770\n2::10::4::978300800\n2::30::2::978300700\n"
+ML1M_RATINGS = (
+    "1::10::5::978300760\n1::20::3::978300770\n2::10::4::978300800\n2::30::2::978300700\n"
+)
 ML1M_MOVIES = (
     "10::Heat (1995)::Action|Crime|Thriller\n"
     "20::Matrix, The (1999)::Action|Sci-Fi|Thriller\n"
@@ -42,5 +44,6 @@ def make_folder(tmp_path: Path) -> Callable[..., Path]:
 def ml1m_folder(make_folder: Callable[..., Path]) -> Path:
     """A tiny ML-1M folder; ``movies.dat`` is latin-1 as GroupLens ships it."""
     return make_folder(
-        {"ratings.dat": ML1M_RATINGS, "movies.dat": ML1M_MOVIES, "users.dat": ML1M_USERS}, encoding="latin-1"
+        {"ratings.dat": ML1M_RATINGS, "movies.dat": ML1M_MOVIES, "users.dat": ML1M_USERS},
+        encoding="latin-1",
     )

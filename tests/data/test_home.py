@@ -65,7 +65,9 @@ def test_known_dataset_is_downloaded_and_unpacked_in_place(
     assert resolve_dataset("ml-100k") == folder
 
 
-def test_offline_names_the_folder_and_expected_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_names_the_folder_and_expected_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AGENTREC_DATA_HOME", str(tmp_path))
     monkeypatch.setenv("AGENTREC_MOVIELENS_URL", f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(DataError) as raised:
@@ -85,9 +87,13 @@ def test_a_corrupt_download_is_reported_and_leaves_nothing(
     assert not (tmp_path / "ml-1m").exists()
 
 
-def test_default_network_is_blocked_in_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_network_is_blocked_in_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The real GroupLens URL is unreachable from tests: the error still names folder and files."""
     monkeypatch.setenv("AGENTREC_DATA_HOME", str(tmp_path))
     monkeypatch.delenv("AGENTREC_MOVIELENS_URL", raising=False)
-    with pytest.raises(DataError, match="ml-latest-small not found: expected ratings.csv, movies.csv"):
+    with pytest.raises(
+        DataError, match=r"ml-latest-small not found: expected ratings\.csv, movies\.csv"
+    ):
         resolve_dataset("ml-latest-small")

@@ -7,14 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from agentrec.core.errors import DataError
 from agentrec.data.store import open_dataset
 from agentrec.data.summary import dataset_summary
 
 
 def counts(folder: Path) -> tuple[int, int, int, int]:
     summary = dataset_summary(open_dataset(str(folder)))
-    return summary["users"], summary["items"], summary["items_with_interactions"], summary["interactions"]
+    return (
+        summary["users"],
+        summary["items"],
+        summary["items_with_interactions"],
+        summary["interactions"],
+    )
 
 
 def test_ml100k_real_counts_and_attributes(ml100k: Path) -> None:
@@ -83,7 +87,10 @@ def test_ml_latest_format_small_with_quoted_titles(make_folder: Callable[..., Pa
     )
     catalog = open_dataset(str(folder)).catalog
     president = catalog.item("1")
-    assert president.title == "American President, The (1995)" and president.label == "The American President (1995)"
+    assert (
+        president.title == "American President, The (1995)"
+        and president.label == "The American President (1995)"
+    )
     assert president.extra["tags"] == ["politics", "funny"]
     assert catalog.item("2").genres == ()
 
@@ -107,7 +114,10 @@ def test_generic_folder(make_folder: Callable[..., Path], items_format: str) -> 
     elif items_format == "jsonl":
         import json
 
-        lines = [json.dumps({"item_id": r[0], "title": r[1], "genres": r[2].split("|"), "tags": r[3]}) for r in rows]
+        lines = [
+            json.dumps({"item_id": r[0], "title": r[1], "genres": r[2].split("|"), "tags": r[3]})
+            for r in rows
+        ]
         (folder / "items.jsonl").write_text("\n".join(lines) + "\n")
     else:
         import duckdb
@@ -130,7 +140,9 @@ def test_generic_parquet_interactions_with_aliases(make_folder: Callable[..., Pa
 
     folder = make_folder({})
     con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (1, 7, 1700000000), (2, 7, 1700000001)) v(userId, itemId, ts)")
+    con.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES (1, 7, 1700000000), (2, 7, 1700000001)) v(userId, itemId, ts)"
+    )
     con.execute(f"COPY t TO '{folder / 'interactions.parquet'}' (FORMAT parquet)")
     store = open_dataset(str(folder))
     data = store.interactions()

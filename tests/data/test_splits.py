@@ -43,7 +43,9 @@ def assert_partition(data: Interactions, split: Split) -> None:
     assert not pairs(split.valid) & pairs(split.test)
 
 
-triples = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 15), st.integers(0, 50)), min_size=1, max_size=80)
+triples = st.lists(
+    st.tuples(st.integers(0, 6), st.integers(0, 15), st.integers(0, 50)), min_size=1, max_size=80
+)
 
 
 @settings(max_examples=60, deadline=None)

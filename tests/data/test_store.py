@@ -11,7 +11,9 @@ from agentrec.data import layouts
 from agentrec.data.store import open_dataset
 
 
-def test_second_open_reuses_the_store_without_parsing(ml1m_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_open_reuses_the_store_without_parsing(
+    ml1m_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = open_dataset(str(ml1m_folder))
     assert not first.reused
     first.close()
@@ -37,7 +39,9 @@ def test_changed_source_file_rebuilds(ml1m_folder: Path) -> None:
 
 
 def test_interactions_are_deduplicated_keeping_the_latest(make_folder) -> None:  # type: ignore[no-untyped-def]
-    folder = make_folder({"interactions.csv": "user_id,item_id,rating,timestamp\nu,a,1,5\nu,a,4,9\nu,b,3,7\n"})
+    folder = make_folder(
+        {"interactions.csv": "user_id,item_id,rating,timestamp\nu,a,1,5\nu,a,4,9\nu,b,3,7\n"}
+    )
     data = open_dataset(str(folder)).interactions()
     assert len(data) == 2
     ratings = {data.items.id(i): r for i, r in zip(data.item, data.rating, strict=True)}

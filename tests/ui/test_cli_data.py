@@ -34,7 +34,12 @@ def test_data_info_json(ml100k: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "943" in result.stdout and "1,682" in result.stdout
     info = json.loads(out.read_text())
-    assert (info["users"], info["items"], info["items_with_interactions"], info["interactions"]) == (943, 1682, 1682, 100_000)
+    assert (
+        info["users"],
+        info["items"],
+        info["items_with_interactions"],
+        info["interactions"],
+    ) == (943, 1682, 1682, 100_000)
     assert info["rating_scale"] == {"min": 1.0, "max": 5.0, "distinct_values": 5}
     assert info["time_span"]["first"] == "1997-09-20"
 
@@ -51,11 +56,18 @@ def test_missing_folder() -> None:
 def test_malformed_row(tmp_path: Path) -> None:
     (tmp_path / "u.data").write_text("1\t1\t5\t881250949\n1\t2\n")
     (tmp_path / "u.item").write_text("")
-    assert_one_line_error(run("data", "info", str(tmp_path)), f"{tmp_path / 'u.data'}:2", "too few fields")
+    assert_one_line_error(
+        run("data", "info", str(tmp_path)), f"{tmp_path / 'u.data'}:2", "too few fields"
+    )
 
 
 def test_offline_known_dataset(tmp_path: Path) -> None:
-    result = run("data", "info", "ml-1m", env={"AGENTREC_DATA_HOME": str(tmp_path), "AGENTREC_MOVIELENS_URL": "http://127.0.0.1:9"})
+    result = run(
+        "data",
+        "info",
+        "ml-1m",
+        env={"AGENTREC_DATA_HOME": str(tmp_path), "AGENTREC_MOVIELENS_URL": "http://127.0.0.1:9"},
+    )
     assert_one_line_error(result, str(tmp_path / "ml-1m"), "ratings.dat, movies.dat, users.dat")
 
 

@@ -12,7 +12,6 @@ import duckdb
 
 from agentrec.core.errors import DataError
 from agentrec.data.csv_scan import scan_delimited
-
 from agentrec.data.layouts import INTERACTION_FILES, ITEM_FILES, USER_FILES
 
 _ALIASES = {
@@ -36,7 +35,9 @@ def read_generic(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     _read_interactions(con, interactions)
     items = first_existing(folder, ITEM_FILES)
     if items is None:
-        con.execute("CREATE OR REPLACE TABLE raw_items (item_id VARCHAR, title VARCHAR, genres VARCHAR[])")
+        con.execute(
+            "CREATE OR REPLACE TABLE raw_items (item_id VARCHAR, title VARCHAR, genres VARCHAR[])"
+        )
     else:
         _load_file(con, items, "scanned_items")
         _normalise_entities(con, items, "scanned_items", "raw_items", "item_id")
@@ -65,21 +66,29 @@ def _load_file(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
 
 def _scan_csv_with_header(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
     """Sniff the header, keep id columns as text, then scan strictly to find bad rows."""
-    header = con.execute(
-        "SELECT Columns FROM sniff_csv(?)", [str(path)]
-    ).fetchone()
+    header = con.execute("SELECT Columns FROM sniff_csv(?)", [str(path)]).fetchone()
     if header is None:
         raise DataError(f"{path}: empty file")
     columns = {c["name"]: c["type"] for c in header[0]}
     for name in columns:
         canonical = _canonical(name)
-        if canonical in ("user_id", "item_id") or columns[name] not in ("BIGINT", "DOUBLE", "BOOLEAN"):
+        if canonical in ("user_id", "item_id") or columns[name] not in (
+            "BIGINT",
+            "DOUBLE",
+            "BOOLEAN",
+        ):
             columns[name] = "VARCHAR"
         if canonical == "rating":
             columns[name] = "DOUBLE"
     delimiter = con.execute("SELECT Delimiter FROM sniff_csv(?)", [str(path)]).fetchone()
     scan_delimited(
-        con, path, table, columns, delimiter=delimiter[0] if delimiter else ",", header=True, quoted=True
+        con,
+        path,
+        table,
+        columns,
+        delimiter=delimiter[0] if delimiter else ",",
+        header=True,
+        quoted=True,
     )
 
 
@@ -106,7 +115,11 @@ def _read_interactions(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     missing = [c for c in ("user_id", "item_id") if c not in columns]
     if missing:
         raise DataError(f"{path}:1: missing column(s) {', '.join(missing)}")
-    rating = f'TRY_CAST("{columns["rating"]}" AS DOUBLE)' if "rating" in columns else "CAST(NULL AS DOUBLE)"
+    rating = (
+        f'TRY_CAST("{columns["rating"]}" AS DOUBLE)'
+        if "rating" in columns
+        else "CAST(NULL AS DOUBLE)"
+    )
     ts = _timestamp_expression(con, columns.get("timestamp"))
     con.execute(
         "CREATE OR REPLACE TABLE raw_interactions AS SELECT "
@@ -149,7 +162,8 @@ def _normalise_entities(
         if name == columns[id_column]:
             selected.append(f"CAST({quoted} AS VARCHAR) AS {id_column}")
         elif kind == "VARCHAR" and _is_multi_valued(con, source, quoted, name):
-            selected.append(f"list_filter(list_transform(string_split({quoted}, '|'), lambda x: trim(x)), lambda x: x <> '') AS {quoted}")
+            parts = f"list_transform(string_split({quoted}, '|'), lambda x: trim(x))"
+            selected.append(f"list_filter({parts}, lambda x: x <> '') AS {quoted}")
         else:
             selected.append(quoted)
     con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {', '.join(selected)} FROM {source}")

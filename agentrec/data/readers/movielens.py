@@ -28,7 +28,12 @@ ML100K_GENRES = (
 
 _ITEM_SCHEMA = [("item_id", pa.string()), ("title", pa.string()), ("genres", pa.list_(pa.string()))]
 
-_INTERACTION_COLUMNS = {"user_id": "BIGINT", "item_id": "BIGINT", "rating": "DOUBLE", "ts": "BIGINT"}
+_INTERACTION_COLUMNS = {
+    "user_id": "BIGINT",
+    "item_id": "BIGINT",
+    "rating": "DOUBLE",
+    "ts": "BIGINT",
+}
 
 
 def _to_raw_interactions(con: duckdb.DuckDBPyConnection, scanned: str) -> None:
@@ -96,7 +101,11 @@ def read_ml1m(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     ]
     create_table(con, "raw_items", rows, pa.schema(_ITEM_SCHEMA))
     _read_users(
-        con, folder / "users.dat", "::", ["user_id", "gender", "age", "occupation", "zip"], "latin-1"
+        con,
+        folder / "users.dat",
+        "::",
+        ["user_id", "gender", "age", "occupation", "zip"],
+        "latin-1",
     )
 
 
@@ -120,7 +129,9 @@ def read_ml_latest(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     """``ratings.csv``, ``movies.csv`` and optional ``links.csv`` and ``tags.csv`` (ml-latest*, ml-20m+)."""
     require_files(folder, ["ratings.csv", "movies.csv"])
     columns = {"userId": "BIGINT", "movieId": "BIGINT", "rating": "DOUBLE", "timestamp": "BIGINT"}
-    scan_delimited(con, folder / "ratings.csv", "scanned", columns, delimiter=",", header=True, quoted=True)
+    scan_delimited(
+        con, folder / "ratings.csv", "scanned", columns, delimiter=",", header=True, quoted=True
+    )
     con.execute(
         "CREATE OR REPLACE TABLE scanned2 AS SELECT userId AS user_id, movieId AS item_id, rating, "
         "timestamp AS ts FROM scanned; DROP TABLE scanned"
@@ -137,7 +148,9 @@ def read_ml_latest(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
             {
                 "item_id": item_id,
                 "title": record["title"].strip(),
-                "genres": [g for g in split_multi_value(record["genres"]) if g != "(no genres listed)"],
+                "genres": [
+                    g for g in split_multi_value(record["genres"]) if g != "(no genres listed)"
+                ],
                 "imdb_id": imdb,
                 "tmdb_id": tmdb,
                 "tags": tags.get(item_id, []),
@@ -157,7 +170,9 @@ def _csv_records(path: Path, required: list[str]) -> list[tuple[int, dict[str, s
         records = []
         for record in reader:
             if any(record.get(c) is None for c in required) or None in record:
-                raise DataError(f"{path}:{reader.line_num}: expected {len(reader.fieldnames or [])} fields")
+                raise DataError(
+                    f"{path}:{reader.line_num}: expected {len(reader.fieldnames or [])} fields"
+                )
             records.append((reader.line_num, record))
         return records
 
@@ -166,7 +181,10 @@ def _read_links(path: Path) -> dict[str, tuple[str | None, str | None]]:
     if not path.is_file():
         return {}
     return {
-        str(parse_int(path, line, "movieId", r["movieId"])): (r["imdbId"] or None, r["tmdbId"] or None)
+        str(parse_int(path, line, "movieId", r["movieId"])): (
+            r["imdbId"] or None,
+            r["tmdbId"] or None,
+        )
         for line, r in _csv_records(path, ["movieId", "imdbId", "tmdbId"])
     }
 

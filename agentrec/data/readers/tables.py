@@ -38,10 +38,14 @@ def parse_int(path: Path, line: int, field: str, value: str) -> int:
     try:
         return int(value.strip())
     except ValueError:
-        raise DataError(f"{path}:{line}: field '{field}' should be an integer, got {value!r}") from None
+        raise DataError(
+            f"{path}:{line}: field '{field}' should be an integer, got {value!r}"
+        ) from None
 
 
-def create_table(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
+def create_table(
+    con: duckdb.DuckDBPyConnection, name: str, rows: list[dict[str, Any]], schema: pa.Schema
+) -> None:
     """Create table ``name`` from Python rows with an explicit Arrow schema."""
     table = pa.Table.from_pylist(rows, schema=schema)
     con.register("_incoming_rows", table)

