@@ -12,6 +12,7 @@ assistant prefill and ``logprob`` need the exact prompt text.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import logging
@@ -101,6 +102,17 @@ class LoadedModel:
 
 _LOADED: dict[tuple[str, int, int], LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_loaded_models() -> None:
+    """Free llama.cpp models before interpreter teardown; freed later, llama.cpp's
+    destructor runs after its module globals are gone and prints a traceback."""
+    for loaded in _LOADED.values():
+        close = getattr(loaded.llama, "close", None)
+        if close is not None:
+            close()
+    _LOADED.clear()
 
 
 def load_model(path: Path, n_ctx: int, n_threads: int) -> LoadedModel:

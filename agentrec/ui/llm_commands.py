@@ -16,6 +16,9 @@ app = typer.Typer(help="Talk to and measure the configured LLM.", no_args_is_hel
 LlmOption = Annotated[str, typer.Option("--llm", help="local (default), a .gguf path, or a litellm model name.")]
 ApiBaseOption = Annotated[str | None, typer.Option("--api-base", help="Endpoint of an OpenAI-compatible server.")]
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full result here.")]
+CacheOption = Annotated[
+    str, typer.Option("--cache", help="off | on (reuse identical calls) | replay (fail on a call not cached).")
+]
 
 
 def _backend_kind(model: Any) -> str:
@@ -40,6 +43,7 @@ def ping(
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
     json_out: JsonOption = None,
+    cache: CacheOption = "off",
 ) -> None:
     """Send one request and show the reply, tokens/s and the backend."""
     from rich.text import Text
@@ -47,7 +51,7 @@ def ping(
     from agentrec.llm import GenerationSettings, Message, make_chat_model
     from agentrec.ui.console import stdout
 
-    model = make_chat_model(llm, api_base=api_base, cache="off")
+    model = make_chat_model(llm, api_base=api_base, cache=cache)
     turn = model.complete(
         [Message.user("Say hello and name one film you like, in one sentence.")],
         settings=GenerationSettings(max_tokens=48),
