@@ -64,15 +64,12 @@ class Catalog:
         return [by_id[str(i)] for i in item_ids if str(i) in by_id]
 
     def items_by_index(self, indices: list[int]) -> list[ItemRecord]:
-        by_index = dict(zip(*self._index_ids(indices), strict=True))
-        return self.items([by_index[i] for i in indices if i in by_index])
-
-    def _index_ids(self, indices: list[int]) -> tuple[list[int], list[str]]:
-        rows = self._con.execute(
-            "SELECT item_idx, item_id FROM items WHERE list_contains(?::INTEGER[], item_idx)",
-            [list(indices)],
-        ).fetchall()
-        return [r[0] for r in rows], [r[1] for r in rows]
+        """Items at dense indices (a model's output), in the order given; unknown indices are skipped."""
+        cursor = self._con.execute(
+            "SELECT item_idx, item_id FROM items WHERE list_contains(?::INTEGER[], item_idx)", [list(indices)]
+        )
+        ids = dict(cursor.fetchall())
+        return self.items([ids[i] for i in indices if i in ids])
 
     @cached_property
     def _title_index(self) -> tuple[list[str], list[str], npt.NDArray[np.float64]]:

@@ -93,3 +93,9 @@ def test_attributes_list_examples(ml100k: Path) -> None:
     attributes = {a.name: a for a in open_dataset(str(ml100k)).catalog.attributes()}
     assert {"title", "year", "genres", "popularity", "avg_rating"} <= set(attributes)
     assert "Drama" in attributes["genres"].examples
+
+
+def test_items_by_dense_index_keep_the_order_given(ml100k: Path) -> None:
+    catalog = open_dataset(str(ml100k)).catalog
+    labels = [item.label for item in catalog.items_by_index([49, 0, 99_999])]
+    assert labels == ["Star Wars (1977)", "Toy Story (1995)"]

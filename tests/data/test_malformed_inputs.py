@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests_data_support import ML1M_MOVIES_TEXT
 
 from agentrec.core.errors import DataError
 from agentrec.data.store import open_dataset
+
+ML1M_MOVIES_TEXT = "10::Heat (1995)::Action|Crime|Thriller\n"
 
 
 @pytest.mark.parametrize(

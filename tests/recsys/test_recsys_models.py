@@ -38,20 +38,11 @@ def test_sasrec_learns_the_planted_next_item(
     assert model.learning_curve and model.learning_curve[model.best_epoch - 1].val_ndcg >= 0.9
 
 
-def test_sasrec_history_update_moves_the_prediction(cycles: Interactions) -> None:
+def test_sasrec_history_update_moves_the_prediction(
+    cycles: Interactions, model_factories: dict[str, Callable[[], Recommender]]
+) -> None:
     train, valid = split_last(cycles)
-    model = SASRec(
-        num_threads=1,
-        hidden=16,
-        feedforward=16,
-        layers=1,
-        heads=1,
-        dropout=0.0,
-        max_len=16,
-        max_epochs=25,
-        learning_rate=5e-3,
-        batch_size=32,
-    ).fit(train)
+    model = model_factories["sasrec"]().fit(train)
     model.set_history(cycles)  # feed each user's held-out item as the newest history
     for user, last in zip(valid.user[:10], valid.item[:10], strict=True):
         top = model.recommend(int(user), 1)[0][0]
