@@ -13,7 +13,7 @@ import sys
 import typer
 
 from agentrec.core.errors import AgentrecError
-from agentrec.ui import data_commands, eval_command, llm_commands, quickstart_command
+from agentrec.ui import agent_commands, data_commands, eval_command, llm_commands, quickstart_command
 
 app = typer.Typer(
     name="agentrec",
@@ -26,6 +26,8 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(llm_commands.app, name="llm")
 app.command("quickstart")(quickstart_command.quickstart)
 app.command("eval")(eval_command.evaluate)
+app.command("recommend")(agent_commands.recommend)
+app.command("agent-eval")(agent_commands.agent_eval)
 
 
 def main() -> None:

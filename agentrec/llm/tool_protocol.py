@@ -109,8 +109,11 @@ def tool_instructions(tools: list[ToolSpec], tool_choice: str) -> str:
     """The system-prompt text that describes the tools and the reply format."""
     lines = ["You can call these tools:"]
     for tool in offered_tools(tools, tool_choice):
-        arguments = json.dumps(inline_refs(tool.parameters).get("properties", {}))
-        lines.append(f"- {tool.name}: {tool.description} Arguments: {arguments}")
+        lines.append(f"- {tool.name}: {tool.description}")
+        schema = inline_refs(tool.parameters)
+        required = set(schema.get("required", []))
+        for name, field in schema.get("properties", {}).items():
+            lines.append(f"  {name}: {_argument_line(field, name in required)}")
     lines.append(
         'Answer with one JSON object: {"thought": "<why, briefly>", "tool": "<tool name>", "arguments": {<arguments>}}.'
     )
@@ -119,6 +122,28 @@ def tool_instructions(tools: list[ToolSpec], tool_choice: str) -> str:
             f'To answer without a tool, use "tool": "{REPLY_TOOL}" with "arguments": {{"text": "<your answer>"}}.'
         )
     return "\n".join(lines)
+
+
+def _argument_line(field: dict[str, Any], required: bool) -> str:
+    """One argument in a few tokens: type (or allowed values), default, description.
+
+    The full JSON schema costs about twice the tokens, and on a grammar-constrained
+    model the grammar enforces the schema anyway; the text only has to inform.
+    """
+    options = field.get("anyOf", [field])
+    kinds: list[str] = []
+    for option in options:
+        if "enum" in option:
+            kinds.append(" | ".join(json.dumps(value) for value in option["enum"]))
+        elif option.get("type") == "array":
+            kinds.append(f"list of {option.get('items', {}).get('type', 'value')}")
+        elif option.get("type") != "null":
+            kinds.append(str(option.get("type", "value")))
+    text = " or ".join(kinds) or "value"
+    if not required:
+        text += f" (optional, default {json.dumps(field.get('default'))})"
+    description = field.get("description")
+    return f"{text}. {description}" if description else text
 
 
 def parse_tool_reply(text: str, tools: list[ToolSpec], tool_choice: str) -> tuple[str, list[ToolCall]]:

@@ -51,7 +51,7 @@ def ping(
     from agentrec.llm import GenerationSettings, Message, make_chat_model
     from agentrec.ui.console import stdout
 
-    model = make_chat_model(llm, api_base=api_base, cache=cache)
+    model = make_chat_model(llm, api_base=api_base, cache=cache)  # type: ignore[arg-type]  # checked inside
     turn = model.complete(
         [Message.user("Say hello and name one film you like, in one sentence.")],
         settings=GenerationSettings(max_tokens=48),

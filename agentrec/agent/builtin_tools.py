@@ -1,0 +1,309 @@
+"""The built-in tools: retrieve, filter, search, similar, rank, item_info, finish.
+
+Each is a typed function over a ``ToolContext``. Lists they gather go into the
+candidate pool; ``filter`` narrows it. Results are pydantic models whose
+``observation()`` is the short text the LLM reads back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from agentrec.agent.context import ToolContext
+from agentrec.agent.pool import BoolArray, IntArray
+from agentrec.agent.registry import Tool, tool
+from agentrec.core.errors import ToolRetry
+
+ListSize = Annotated[int, Field(ge=1, le=100)]
+SHOWN_IN_OBSERVATION = 5
+
+
+class ItemBrief(BaseModel):
+    """An item as a tool reports it."""
+
+    item_id: str
+    title: str
+    year: int | None = None
+    genres: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, context: ToolContext, item: int) -> ItemBrief:
+        record = context.record(item)
+        return cls(item_id=record.item_id, title=record.label, year=record.year, genres=list(record.genres))
+
+
+class ToolResult(BaseModel):
+    """A tool's result; ``observation`` is what the model reads."""
+
+    def observation(self) -> str:
+        return self.model_dump_json()
+
+
+class ItemList(ToolResult):
+    """A ranked list a tool added to the pool."""
+
+    source: str
+    items: list[ItemBrief]
+    pool_size: int
+
+    def observation(self) -> str:
+        if not self.items:
+            return f"{self.source}: no items matched. Pool: {self.pool_size} items."
+        shown = "; ".join(item.title for item in self.items[:SHOWN_IN_OBSERVATION])
+        more = len(self.items) - SHOWN_IN_OBSERVATION
+        tail = f" and {more} more" if more > 0 else ""
+        return f"{self.source}: {len(self.items)} items: {shown}{tail}. Pool: {self.pool_size} items."
+
+
+class PoolNarrowed(ToolResult):
+    """What a hard filter left."""
+
+    constraints: str
+    catalog_matches: int
+    pool_size: int
+
+    def observation(self) -> str:
+        return f"filter({self.constraints}): {self.catalog_matches} catalog items match; pool now {self.pool_size}."
+
+
+class ItemDetails(ToolResult):
+    """Details of some items."""
+
+    items: list[dict[str, Any]]
+
+    def observation(self) -> str:
+        return "; ".join(
+            f"{d['title']} [{', '.join(str(g) for g in d['genres'])}] "
+            f"mean rating {d['mean_rating']}, {d['interactions']} users"
+            for d in self.items
+        )
+
+
+class Finished(ToolResult):
+    """The agent is done gathering."""
+
+    pool_size: int
+
+    def observation(self) -> str:
+        return f"finished with {self.pool_size} pooled items."
+
+
+def _top_allowed(scores: np.ndarray, allowed: BoolArray, k: int) -> IntArray:
+    """The ``k`` best-scored allowed items, best first (ties: lower index first)."""
+    candidates = np.flatnonzero(allowed)
+    if candidates.size == 0:
+        return np.empty(0, dtype=np.int64)
+    values = scores[candidates]
+    if candidates.size > k:
+        part = np.argpartition(-values, k - 1)[:k]
+        candidates, values = candidates[part], values[part]
+    order = np.lexsort((candidates, -values))
+    return candidates[order].astype(np.int64)
+
+
+def _gathered(context: ToolContext, source: str, arguments: dict[str, object], items: IntArray) -> ItemList:
+    if any(g.tool == source and g.arguments == arguments for g in context.pool.lists):
+        # Small models repeat their last call; a repeat adds nothing, so say what else to try.
+        raise ToolRetry(f"you already called {source} with these arguments; {_alternatives(context)}")
+    kept = context.pool.add(source, arguments, items, context.step)
+    return ItemList(
+        source=source, items=[ItemBrief.of(context, item) for item in kept], pool_size=len(context.pool)
+    )
+
+
+def _alternatives(context: ToolContext) -> str:
+    """A hint naming calls the user's history suggests and the pool does not hold yet."""
+    attributes = context.workspace.attributes
+    done = {(g.arguments.get("attribute"), g.arguments.get("value")) for g in context.pool.lists}
+    ideas = [
+        f"retrieve(attribute={name}, value={value})"
+        for name in attributes.names
+        for value in attributes.top_values(name, context.history.items, 3)
+        if (name, value) not in done
+    ][:3]
+    if len(context.history.items):
+        ideas.append(f"similar(item={context.record(int(context.history.items[-1])).label!r})")
+    return "try " + ", ".join(ideas) + " or finish"
+
+
+@tool
+def retrieve(
+    context: ToolContext, attribute: str | None = None, value: str | None = None, k: ListSize = 20
+) -> ItemList:
+    """Get the recommender model's top-k items for this user, optionally only items with one attribute value.
+
+    Args:
+        attribute: the attribute to condition on (for example genre or decade); leave empty for no condition.
+        value: the value the items must have, for example "Comedy" or "1990s".
+        k: how many items to get (1 to 100).
+    """
+    attributes = context.workspace.attributes
+    allowed = context.pool.allowed
+    if attribute is not None and value is None:
+        # "retrieve by genre" without a value means the user's own favourite genre.
+        favourites = attributes.top_values(attribute, context.history.items, 1)
+        value = favourites[0] if favourites else None
+    if value is not None:
+        owner = attributes.attribute_of(value)
+        if attribute not in attributes.names or (owner is not None and owner != attribute):
+            attribute = owner  # a value that belongs to exactly one attribute implies it
+        if attribute is None:
+            raise ToolRetry(f"{value!r} is not a value of any attribute ({', '.join(attributes.names)})")
+        value = attributes.canonical(attribute, value)
+        allowed = allowed & attributes.mask(attribute, value)
+    items = _top_allowed(context.scores("backbone"), allowed, k)
+    return _gathered(context, "retrieve", {"attribute": attribute if value else None, "value": value, "k": k}, items)
+
+
+@tool
+def filter(
+    context: ToolContext,
+    genres: list[str] | None = None,
+    exclude_genres: list[str] | None = None,
+    year_min: int | None = None,
+    year_max: int | None = None,
+    min_rating: Annotated[float, Field(ge=0)] | None = None,
+) -> PoolNarrowed:
+    """Keep only items that meet hard constraints, from now on and in the pool already gathered.
+
+    Args:
+        genres: keep items with at least one of these genres.
+        exclude_genres: drop items with any of these genres.
+        year_min: earliest release year.
+        year_max: latest release year.
+        min_rating: lowest mean rating the item has from other users.
+    """
+    workspace = context.workspace
+    mask = np.ones(workspace.n_items, dtype=bool)
+    shown: list[str] = []
+    if genres:
+        wanted = np.zeros(workspace.n_items, dtype=bool)
+        for genre in genres:
+            wanted |= workspace.attributes.mask("genre", genre)
+        mask &= wanted
+        shown.append("genres=" + "|".join(genres))
+    for genre in exclude_genres or []:
+        mask &= ~workspace.attributes.mask("genre", genre)
+        shown.append(f"not {genre}")
+    years = workspace.item_years
+    if year_min is not None:
+        mask &= years >= year_min
+        shown.append(f"year>={year_min}")
+    if year_max is not None:
+        mask &= years <= year_max
+        shown.append(f"year<={year_max}")
+    if min_rating is not None:
+        mask &= workspace.mean_ratings >= min_rating
+        shown.append(f"rating>={min_rating}")
+    matches = int((mask & context.pool.allowed).sum())
+    if matches == 0:
+        raise ToolRetry("no unseen item meets all these constraints; relax them")
+    context.pool.constrain(mask)
+    return PoolNarrowed(constraints=", ".join(shown) or "none", catalog_matches=matches, pool_size=len(context.pool))
+
+
+@tool
+def search(context: ToolContext, text: str, k: ListSize = 20) -> ItemList:
+    """Find items whose title and description are closest in meaning to a short text.
+
+    Args:
+        text: what to look for, for example "space adventure with robots".
+        k: how many items to get (1 to 100).
+    """
+    model = context.workspace.models.text
+    if model is None or not hasattr(model, "search_text"):
+        raise ToolRetry("text search is not available for this dataset; use retrieve")
+    if not text.strip():
+        raise ToolRetry("text must not be empty")
+    # Ask for extra, because seen or filtered-out items are dropped afterwards.
+    found = model.search_text(text, k + int((~context.pool.allowed).sum()))
+    items = np.array([item for item, _ in found if context.pool.allowed[item]][:k], dtype=np.int64)
+    return _gathered(context, "search", {"text": text, "k": k}, items)
+
+
+@tool
+def similar(context: ToolContext, item: str, k: ListSize = 20) -> ItemList:
+    """Get items similar to one item (by who interacted with both, or by text).
+
+    Args:
+        item: the item, by id or by title.
+        k: how many items to get (1 to 100).
+    """
+    index = context.resolve(item)
+    scores = context.workspace.item_similarity(index)
+    allowed = context.pool.allowed.copy()
+    allowed[index] = False
+    items = _top_allowed(scores, allowed, k)
+    return _gathered(context, "similar", {"item": context.record(index).label, "k": k}, items)
+
+
+@tool
+def rank(
+    context: ToolContext,
+    by: Literal["score", "popularity", "recency", "similarity"] = "score",
+    k: ListSize = 20,
+) -> ItemList:
+    """Re-order the gathered pool by a criterion and keep its top k as a new list.
+
+    Args:
+        by: score (the recommender model), popularity, recency (newest first) or similarity (to items the user liked).
+        k: how many items to keep (1 to 100).
+    """
+    pooled = context.pool.items()
+    if pooled.size == 0:
+        raise ToolRetry("the pool is empty; gather items with retrieve, search or similar first")
+    workspace = context.workspace
+    criteria: dict[str, Callable[[], Any]] = {
+        "score": lambda: context.scores("backbone"),
+        "popularity": lambda: workspace.popularity,
+        "recency": lambda: np.nan_to_num(workspace.item_years, nan=-1.0),
+        "similarity": lambda: context.scores("text" if workspace.models.text is not None else "similar"),
+    }
+    values = np.asarray(criteria[by](), dtype=np.float64)
+    allowed = np.zeros(workspace.n_items, dtype=bool)
+    allowed[pooled] = True
+    return _gathered(context, f"rank by {by}", {"by": by, "k": k}, _top_allowed(values, allowed, k))
+
+
+@tool
+def item_info(context: ToolContext, items: Annotated[list[str], Field(min_length=1, max_length=10)]) -> ItemDetails:
+    """Look up details of items: genres, year, mean rating and how many users interacted with them.
+
+    Args:
+        items: up to 10 items, by id or by title.
+    """
+    workspace = context.workspace
+    details: list[dict[str, Any]] = []
+    for reference in items:
+        index = context.resolve(reference)
+        record = context.record(index)
+        rating = workspace.mean_ratings[index]
+        details.append(
+            {
+                "item_id": record.item_id,
+                "title": record.label,
+                "year": record.year,
+                "genres": list(record.genres),
+                "mean_rating": None if np.isnan(rating) else round(float(rating), 2),
+                "interactions": int(workspace.popularity[index]),
+            }
+        )
+    return ItemDetails(items=details)
+
+
+@tool
+def finish(context: ToolContext) -> Finished:
+    """Stop gathering: the pooled items are ranked into the final list.
+
+    Args:
+    """
+    return Finished(pool_size=len(context.pool))
+
+
+BUILTIN: dict[str, Tool] = {
+    declared.name: declared for declared in (retrieve, filter, search, similar, rank, item_info, finish)
+}

@@ -1,0 +1,65 @@
+"""The context object every tool receives first: the workspace, one user, the pool, an rng.
+
+Full score vectors are computed once per user and kept, so the second and later
+calls of a tool are array work only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from agentrec.agent.pool import CandidatePool
+from agentrec.agent.workspace import AgentWorkspace, UserHistory
+from agentrec.core.errors import ToolRetry
+from agentrec.data.records import ItemRecord
+
+FloatArray = npt.NDArray[np.float64]
+ModelRole = Literal["backbone", "similar", "text"]
+
+
+@dataclass
+class ToolContext:
+    """State one agent run shares with its tools."""
+
+    workspace: AgentWorkspace
+    user: int
+    pool: CandidatePool
+    rng: np.random.Generator
+    step: int = 0
+    _scores: dict[str, FloatArray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def for_user(cls, workspace: AgentWorkspace, user: int, seed: int = 0) -> ToolContext:
+        """A fresh context: the pool may hold any item the user has not interacted with."""
+        allowed = np.ones(workspace.n_items, dtype=bool)
+        allowed[workspace.history(user).items] = False
+        return cls(workspace, user, CandidatePool(allowed), np.random.default_rng([seed, user]))
+
+    @property
+    def history(self) -> UserHistory:
+        return self.workspace.history(self.user)
+
+    def scores(self, role: ModelRole) -> FloatArray:
+        """The ``role`` model's score for every item, for this user (computed once)."""
+        if role not in self._scores:
+            model = getattr(self.workspace.models, role)
+            if model is None:
+                raise ToolRetry(f"this dataset has no {role} model; use another tool")
+            self._scores[role] = np.asarray(model.score([self.user])[0], dtype=np.float64)
+        return self._scores[role]
+
+    def record(self, item: int) -> ItemRecord:
+        return self.workspace.records[item]
+
+    def resolve(self, reference: str) -> int:
+        """A dense item index from an id or a title (fuzzy); ``ToolRetry`` with suggestions otherwise."""
+        text = str(reference).strip()
+        items = self.workspace.split.train.items
+        if text in items:
+            return items.index(text)
+        found = self.workspace.store.catalog.resolve(text)  # DataError (with suggestions) is shown to the model
+        return items.index(found.item_id)

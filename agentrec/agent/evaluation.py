@@ -1,0 +1,246 @@
+"""agent-eval: ToolRec's protocol for every policy on the same seeded users.
+
+Leave-one-out by time, full ranking, a seeded sample of test users. Every run is
+saved as it finishes (trace store, keyed by the run's settings), so an
+interrupted evaluation resumes where it stopped. ``--cache replay`` instead
+recomputes every run from the response cache, which proves the result exact.
+No user is dropped: a run with no usable pool falls back to the backbone and is
+counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+
+from agentrec.agent.policies import POLICIES, RunSettings
+from agentrec.agent.service import AgentService, open_agent
+from agentrec.agent.trace import AgentRun, TraceStore
+from agentrec.core.errors import ConfigError
+from agentrec.eval.bootstrap import metric_cis, paired_bootstrap
+from agentrec.eval.metrics import accuracy_per_user, mean_metrics
+from agentrec.llm.cache import CacheMode
+from agentrec.llm.factory import make_chat_model
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class AgentEvalSpec:
+    """What one agent-eval run is: the data, the users, the policies, the model and settings."""
+
+    dataset: str
+    users: int = 200
+    policies: tuple[str, ...] = POLICIES
+    llm: str = "local"
+    api_base: str | None = None
+    cache: CacheMode = "on"
+    workers: int = 1
+    backbone: str | None = None
+    settings: RunSettings = field(default_factory=RunSettings)
+
+    def check(self) -> None:
+        unknown = [p for p in self.policies if p not in POLICIES]
+        if unknown or not self.policies:
+            raise ConfigError(f"unknown policy {unknown or self.policies}; choose from {', '.join(POLICIES)}")
+        if self.users < 1:
+            raise ConfigError(f"--users must be at least 1, got {self.users}")
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+
+
+@dataclass
+class PolicyResult:
+    runs: list[AgentRun]
+    per_user: dict[str, np.ndarray]
+
+
+def run_agent_eval(spec: AgentEvalSpec, progress: Progress | None = None) -> dict[str, Any]:
+    """Evaluate the policies on the same users; return the JSON-ready report."""
+    spec.check()
+    notify = progress or (lambda label, done, total: None)
+    model = make_chat_model(spec.llm, spec.api_base, spec.cache) if _needs_llm(spec) else None
+    service = open_agent(
+        spec.dataset, spec.settings, model, backbone=spec.backbone, progress=lambda text: notify(text, 0, 0)
+    )
+    users = sample_users(service, spec.users, spec.settings.seed)
+    store = TraceStore()
+    results: dict[str, PolicyResult] = {}
+    for policy in spec.policies:
+        key = run_key(spec, service, policy, users)
+        done = {} if spec.cache == "replay" else store.finished(key)
+        runs = dict(done)
+        todo = [u for u in users if service.workspace.user_id(u) not in runs]
+        notify(policy, len(runs), len(users))
+        for run in _runs(spec, service, policy, todo):
+            store.save([run], run_key=key)
+            runs[run.user_id] = run
+            notify(policy, len(runs), len(users))
+        ordered = [runs[service.workspace.user_id(u)] for u in users]
+        results[policy] = PolicyResult(ordered, _per_user(service, ordered, spec.settings.k))
+    return report(spec, service, users, results)
+
+
+def _needs_llm(spec: AgentEvalSpec) -> bool:
+    return "agent" in spec.policies or (spec.settings.fusion == "llm" and "heuristic" in spec.policies)
+
+
+def sample_users(service: AgentService, n: int, seed: int) -> list[int]:
+    """A seeded sample of test users (all of them when ``n`` is larger), ascending."""
+    candidates = service.workspace.evaluable_users()
+    if len(candidates) == 0:
+        raise ConfigError(f"{service.workspace.store.name} has no user with a held-out item")
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(candidates, size=min(n, len(candidates)), replace=False)
+    return sorted(int(u) for u in chosen)
+
+
+def run_key(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[int]) -> str:
+    """Everything that changes a policy's results, hashed."""
+    workspace = service.workspace
+    payload = {
+        "dataset": workspace.dataset_key,
+        "pack": workspace.pack.model_dump(mode="json", exclude={"source"}),
+        "models": [m.config.model_dump(mode="json") | {"name": m.name} for m in workspace.models.all()],
+        "policy": policy,
+        "users": users,
+        "settings": spec.settings.__dict__,
+        "llm": service.model.model_id if service.model is not None and policy == "agent" else "",
+    }
+    canonical = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[int]) -> Iterator[AgentRun]:
+    if policy != "agent" or spec.workers == 1 or len(users) < 2:
+        for user in users:
+            yield service.run(user, policy)
+        return
+    with ProcessPoolExecutor(
+        max_workers=spec.workers,
+        mp_context=get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(spec,),
+    ) as pool:
+        futures = [pool.submit(_worker_run, user) for user in users]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+_WORKER: AgentService | None = None
+
+
+def _start_worker(spec: AgentEvalSpec) -> None:
+    """Each worker opens its own service (models load from the store) and its own LLM."""
+    global _WORKER
+    # Split the cores between workers: llama.cpp threads stall when they share a core.
+    os.environ.setdefault("AGENTREC_LLM_THREADS", str(max(1, (os.cpu_count() or 1) // spec.workers)))
+    from agentrec.recsys.threads import ThreadPlan, pin_threads
+
+    pin_threads(ThreadPlan.uniform(1))
+    model = make_chat_model(spec.llm, spec.api_base, spec.cache)
+    _WORKER = open_agent(spec.dataset, spec.settings, model, backbone=spec.backbone)
+
+
+def _worker_run(user: int) -> AgentRun:
+    assert _WORKER is not None
+    return _WORKER.run(user, "agent")
+
+
+def _per_user(service: AgentService, runs: list[AgentRun], k: int) -> dict[str, np.ndarray]:
+    items = service.workspace.split.train.items
+    recommended = np.full((len(runs), k), -1, dtype=np.int64)
+    relevant = []
+    for row, run in enumerate(runs):
+        indices = [items.index(i) for i in run.item_ids[:k]]
+        recommended[row, : len(indices)] = indices
+        relevant.append(np.array([items.index(run.target)] if run.target else [], dtype=np.int64))
+    return accuracy_per_user(recommended, relevant, k)
+
+
+def report(
+    spec: AgentEvalSpec, service: AgentService, users: list[int], results: dict[str, PolicyResult]
+) -> dict[str, Any]:
+    """The agent-eval JSON: metrics, paired CIs against the backbone, usage, rates, per-user rows."""
+    baseline = results.get("backbone")
+    policies: dict[str, Any] = {}
+    for name, result in results.items():
+        runs = result.runs
+        steps = sum(len(run.steps) for run in runs)
+        entry: dict[str, Any] = {
+            "metrics": mean_metrics(result.per_user),
+            "ci": {key: list(value) for key, value in metric_cis(result.per_user, seed=spec.settings.seed).items()},
+            "usage": {
+                "llm_calls": sum(run.llm_calls for run in runs),
+                "tokens": sum(run.tokens for run in runs),
+                "seconds": round(sum(run.seconds for run in runs), 3),
+                "cost_usd": 0.0,
+            },
+            "rates": {
+                "reask": sum(run.reasks for run in runs) / steps if steps else 0.0,
+                "skipped_step": sum(run.skipped_steps for run in runs) / steps if steps else 0.0,
+                "fallback": sum(run.fallback for run in runs) / len(runs),
+                "filled": sum(run.filled > 0 for run in runs) / len(runs),
+            },
+            "median_tool_ms": _median_tool_ms(runs),
+        }
+        if baseline is not None and name != "backbone":
+            entry["ci_vs_backbone"] = {
+                metric: _comparison(baseline.per_user[metric], result.per_user[metric], spec.settings.seed)
+                for metric in result.per_user
+            }
+        policies[name] = entry
+    return {
+        "dataset": service.workspace.store.name,
+        "k": spec.settings.k,
+        "users_evaluated": len(users),
+        "seed": spec.settings.seed,
+        "llm": service.model.model_id if service.model is not None else None,
+        "backbone": service.workspace.models.backbone.name,
+        "fusion": spec.settings.fusion,
+        "max_steps": spec.settings.max_steps,
+        "policies": policies,
+        "per_user": [_per_user_row(run) for result in results.values() for run in result.runs],
+    }
+
+
+def _comparison(baseline: np.ndarray, values: np.ndarray, seed: int) -> dict[str, float]:
+    paired = paired_bootstrap(baseline, values, seed=seed)
+    return {"diff": paired.diff, "low": paired.low, "high": paired.high, "p_value": paired.p_value}
+
+
+def _median_tool_ms(runs: list[AgentRun]) -> float | None:
+    times = [step.tool_ms for run in runs for step in run.steps if step.tool]
+    return float(np.median(times)) if times else None
+
+
+def _per_user_row(run: AgentRun) -> dict[str, Any]:
+    return {
+        "user": run.user_id,
+        "policy": run.policy,
+        "items": run.item_ids,
+        "target": run.target,
+        "hit": run.target in run.item_ids,
+        "trace_id": run.trace_id,
+        "llm_calls": run.llm_calls,
+        "tokens": run.tokens,
+        "seconds": round(run.seconds, 3),
+        "tool_calls": sum(1 for step in run.steps if step.tool),
+        "fallback": run.fallback,
+    }

@@ -1,0 +1,187 @@
+"""The three policies compared on the same users: backbone, heuristic, agent.
+
+* ``backbone``: the plain model's top-k.
+* ``heuristic``: no LLM. Attributes come from the user's history (top genres,
+  top decade, the last item), then the same tools and fusion as the agent.
+* ``agent``: the LLM loop (``agentrec.agent.loop``).
+
+Comparing them separates what the LLM adds from what tool exploration and fusion add.
+``finalise`` is the one place a final list is made, and it is where grounding is
+enforced: only catalog items the user has not seen, no repeats, exactly k when
+the catalog allows (filled from the backbone, and counted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from agentrec.agent.builtin_tools import _top_allowed, retrieve, similar
+from agentrec.agent.context import ToolContext
+from agentrec.agent.fusion import FusionName, fuse_lgbm, fuse_llm, fuse_rrf
+from agentrec.agent.pool import IntArray
+from agentrec.agent.trace import AgentRun, AgentStep, RankedItem
+from agentrec.core.errors import ConfigError, ToolRetry
+from agentrec.llm.records import AssistantTurn, ChatModel
+from agentrec.recsys.ranker import LearnedFusion
+
+POLICIES: tuple[str, ...] = ("backbone", "heuristic", "agent")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run is made. ``seed_pool`` items of the backbone's list start every pool (0: none)."""
+
+    k: int = 10
+    max_steps: int = 7
+    fusion: FusionName = "lgbm"
+    seed_pool: int = 50
+    list_size: int = 20
+    step_tokens: int = 120
+    max_skipped_steps: int = 2
+    seed: int = 0
+
+
+def backbone_items(context: ToolContext, k: int) -> IntArray:
+    """The backbone's top-k among items the user may get."""
+    return _top_allowed(context.scores("backbone"), context.pool.allowed, k)
+
+
+def seed_pool(context: ToolContext, settings: RunSettings) -> None:
+    """Start the pool with the backbone's own list, so tools add to what the model already knows."""
+    if settings.seed_pool > 0:
+        retrieve.function(context, k=settings.seed_pool)
+
+
+def heuristic_pool(context: ToolContext, settings: RunSettings) -> list[AgentStep]:
+    """The heuristic's tool calls: top two values of each attribute, then items like the last one."""
+    seed_pool(context, settings)
+    steps: list[AgentStep] = []
+    attributes = context.workspace.attributes
+    calls: list[tuple[str, dict[str, object]]] = []
+    for name in attributes.names:
+        per_attribute = 2 if name == attributes.names[0] else 1
+        for value in attributes.top_values(name, context.history.items, per_attribute):
+            calls.append(("retrieve", {"attribute": name, "value": value, "k": settings.list_size}))
+    if len(context.history.items) and (context.workspace.models.similar or context.workspace.models.text):
+        last = context.record(int(context.history.items[-1])).item_id
+        calls.append(("similar", {"item": last, "k": settings.list_size}))
+    tools = {"retrieve": retrieve, "similar": similar}
+    for index, (name, arguments) in enumerate(calls, start=1):
+        context.step = index
+        started = time.perf_counter()
+        try:
+            result = tools[name].function(context, **arguments)
+            observation, status = str(getattr(result, "observation", result.model_dump_json)()), "ok"
+        except ToolRetry as error:
+            observation, status = f"error: {error}", "skipped"
+        elapsed = (time.perf_counter() - started) * 1000.0
+        steps.append(
+            AgentStep(step=index, tool=name, arguments=arguments, status=status,  # type: ignore[arg-type]
+                      observation=observation, tool_ms=elapsed)
+        )  # fmt: skip
+    return steps
+
+
+def fused_items(
+    context: ToolContext,
+    settings: RunSettings,
+    model: ChatModel | None,
+    ranker: LearnedFusion | None,
+) -> tuple[IntArray, list[AssistantTurn]]:
+    """The pool fused by the chosen method (no filling yet)."""
+    if settings.fusion == "rrf":
+        return fuse_rrf(context, settings.k), []
+    if settings.fusion == "llm":
+        if model is None:
+            raise ConfigError("--fusion llm needs an LLM")
+        return fuse_llm(context, settings.k, model)
+    if ranker is None:
+        raise ConfigError("--fusion lgbm needs a trained fusion model")
+    return fuse_lgbm(context, settings.k, ranker), []
+
+
+def finalise(
+    context: ToolContext,
+    settings: RunSettings,
+    policy: str,
+    model: ChatModel | None = None,
+    ranker: LearnedFusion | None = None,
+    steps: Sequence[AgentStep] = (),
+    turns: Sequence[AssistantTurn] = (),
+    reasks: int = 0,
+    skipped: int = 0,
+    started: float | None = None,
+) -> AgentRun:
+    """Fuse, ground, fill to k from the backbone, and record the run."""
+    fused, fusion_turns = (
+        (np.empty(0, dtype=np.int64), []) if policy == "backbone" else fused_items(context, settings, model, ranker)
+    )
+    turns = [*turns, *fusion_turns]
+    grounded = _grounded(context, fused)
+    fallback = policy != "backbone" and grounded.size == 0
+    final = list(dict.fromkeys([*grounded.tolist(), *_fill(context, settings.k + len(grounded)).tolist()]))
+    final = final[: settings.k]
+    filled = 0 if policy == "backbone" else len(final) - min(len(grounded), settings.k)
+    workspace = context.workspace
+    target = workspace.target(context.user)
+    return AgentRun(
+        dataset=workspace.store.name,
+        user_id=workspace.user_id(context.user),
+        policy=policy,
+        model=getattr(model, "model_id", "") if policy == "agent" or settings.fusion == "llm" else "",
+        fusion="" if policy == "backbone" else settings.fusion,
+        items=tuple(_ranked_item(context, item, policy) for item in final),
+        steps=tuple(steps),
+        target=None if target is None else workspace.records[target].item_id,
+        llm_calls=len(turns),
+        tokens=sum(turn.usage.total_tokens for turn in turns),
+        seconds=0.0 if started is None else time.perf_counter() - started,
+        reasks=reasks,
+        skipped_steps=skipped,
+        fallback=fallback,
+        filled=filled,
+    )
+
+
+def _fill(context: ToolContext, n: int) -> IntArray:
+    """The backbone's list under the pool's constraints, then (if short) under "unseen" only."""
+    within = backbone_items(context, n)
+    if len(within) >= n:
+        return within
+    unseen = np.ones(context.workspace.n_items, dtype=bool)
+    unseen[context.history.items] = False
+    return np.concatenate([within, _top_allowed(context.scores("backbone"), unseen, n)])
+
+
+def _grounded(context: ToolContext, items: IntArray) -> IntArray:
+    """Only catalog indices the user may get, each once, in order."""
+    n = context.workspace.n_items
+    unseen = np.ones(n, dtype=bool)
+    unseen[context.history.items] = False
+    kept = [int(i) for i in items if 0 <= int(i) < n and unseen[int(i)]]
+    return np.array(list(dict.fromkeys(kept)), dtype=np.int64)
+
+
+def _ranked_item(context: ToolContext, item: int, policy: str) -> RankedItem:
+    record = context.record(item)
+    if policy == "backbone":
+        return RankedItem(item_id=record.item_id, title=record.label, source="backbone", source_rank=0, lists=1)
+    provenance = context.pool.provenance(item)
+    return RankedItem(
+        item_id=record.item_id, title=record.label, source=provenance.source,
+        source_rank=provenance.rank, lists=provenance.lists,
+    )  # fmt: skip
+
+
+def run_backbone(context: ToolContext, settings: RunSettings) -> AgentRun:
+    return finalise(context, settings, policy="backbone", started=time.perf_counter())
+
+
+def run_heuristic(context: ToolContext, settings: RunSettings, ranker: LearnedFusion | None) -> AgentRun:
+    started = time.perf_counter()
+    steps = heuristic_pool(context, settings)
+    return finalise(context, settings, policy="heuristic", ranker=ranker, steps=steps, started=started)

@@ -1,0 +1,84 @@
+"""The agent's public entry point: open a dataset once, then run any policy for any user.
+
+``sim`` and ``audit`` use the agent only through ``AgentService``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentrec.agent.context import ToolContext
+from agentrec.agent.fusion import train_fusion
+from agentrec.agent.loop import run_agent
+from agentrec.agent.policies import POLICIES, RunSettings, heuristic_pool, run_backbone, run_heuristic
+from agentrec.agent.registry import ToolRegistry
+from agentrec.agent.toolbox import build_registry
+from agentrec.agent.trace import AgentRun
+from agentrec.agent.workspace import AgentWorkspace, open_workspace
+from agentrec.core.errors import ConfigError, DataError
+from agentrec.llm.records import ChatModel
+from agentrec.recsys.ranker import LearnedFusion
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class AgentService:
+    """A workspace with its tools and fusion model, ready to recommend."""
+
+    workspace: AgentWorkspace
+    registry: ToolRegistry
+    settings: RunSettings
+    ranker: LearnedFusion | None = None
+    model: ChatModel | None = None
+
+    def user_index(self, user_id: str) -> int:
+        """The dense index of a user id; ``DataError`` if unknown."""
+        try:
+            return self.workspace.user_index(str(user_id))
+        except KeyError:
+            raise DataError(f"unknown user id {user_id!r} in {self.workspace.store.name}") from None
+
+    def run(self, user: int, policy: str) -> AgentRun:
+        """One policy's grounded top-k for ``user`` at the workspace's current stage."""
+        context = ToolContext.for_user(self.workspace, user, self.settings.seed)
+        if policy == "backbone":
+            return run_backbone(context, self.settings)
+        if policy == "heuristic":
+            return run_heuristic(context, self.settings, self.ranker)
+        if policy == "agent":
+            if self.model is None:
+                raise ConfigError("the agent policy needs an LLM")
+            return run_agent(context, self.model, self.registry, self.settings, self.ranker)
+        raise ConfigError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
+
+
+def open_agent(
+    dataset: str,
+    settings: RunSettings | None = None,
+    model: ChatModel | None = None,
+    pack_path: Path | None = None,
+    backbone: str | None = None,
+    progress: Progress | None = None,
+) -> AgentService:
+    """Open ``dataset`` with its tool pack, fit or load the models, and train the fusion if needed."""
+    settings = settings or RunSettings()
+    if settings.k < 1:
+        raise ConfigError(f"--k must be at least 1, got {settings.k}")
+    if settings.max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1, got {settings.max_steps}")
+    workspace = open_workspace(dataset, pack_path, backbone, progress)
+    registry = build_registry(workspace)
+    ranker = None
+    if settings.fusion == "lgbm":
+        if progress:
+            progress("fusion: training or loading")
+        tag = f"seed{settings.seed_pool}-list{settings.list_size}"
+        ranker = train_fusion(workspace, lambda context: _quiet_heuristic(context, settings), tag=tag)
+    return AgentService(workspace, registry, settings, ranker, model)
+
+
+def _quiet_heuristic(context: ToolContext, settings: RunSettings) -> None:
+    heuristic_pool(context, settings)

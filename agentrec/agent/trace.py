@@ -1,0 +1,194 @@
+"""Frozen records of an agent run, and a DuckDB store a user can query.
+
+``agent_runs`` has one row per (policy, user) run; ``agent_steps`` one row per
+step. Tables live in ``$AGENTREC_HOME/agent/traces.duckdb``; a connection is
+held only for one write or read, so separate commands can share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentrec.core.errors import ConfigError
+from agentrec.core.paths import state_dir
+
+StepStatus = Literal["ok", "reasked", "skipped", "finish"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agent_runs (
+    trace_id VARCHAR PRIMARY KEY, created DOUBLE, dataset VARCHAR, user_id VARCHAR, policy VARCHAR,
+    model VARCHAR, fusion VARCHAR, items JSON, target VARCHAR, llm_calls INTEGER, tokens INTEGER,
+    seconds DOUBLE, reasks INTEGER, skipped_steps INTEGER, fallback BOOLEAN, filled INTEGER);
+CREATE TABLE IF NOT EXISTS agent_steps (
+    trace_id VARCHAR, step INTEGER, thought VARCHAR, tool VARCHAR, arguments JSON, status VARCHAR,
+    observation VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, llm_ms DOUBLE, tool_ms DOUBLE);
+CREATE TABLE IF NOT EXISTS agent_eval_runs (run_key VARCHAR, user_id VARCHAR, trace_id VARCHAR);
+"""
+_LOCK_ATTEMPTS = 50
+
+
+class AgentStep(BaseModel):
+    """One step: what the model thought and called, what came back, and what it cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: int
+    thought: str = ""
+    tool: str = ""
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    status: StepStatus = "ok"
+    observation: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_ms: float = 0.0
+    tool_ms: float = 0.0
+
+
+class RankedItem(BaseModel):
+    """One item of a final list, with where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str
+    title: str
+    source: str
+    source_rank: int
+    lists: int
+
+
+class AgentRun(BaseModel):
+    """One policy's run for one user."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trace_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16])
+    dataset: str
+    user_id: str
+    policy: str
+    model: str = ""
+    fusion: str = ""
+    items: tuple[RankedItem, ...] = ()
+    steps: tuple[AgentStep, ...] = ()
+    target: str | None = None
+    llm_calls: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    reasks: int = 0
+    skipped_steps: int = 0
+    fallback: bool = False
+    filled: int = 0
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [item.item_id for item in self.items]
+
+
+def default_trace_path() -> Path:
+    return state_dir("agent") / "traces.duckdb"
+
+
+class TraceStore:
+    """Agent runs and their steps in one DuckDB file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_trace_path()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        for attempt in range(_LOCK_ATTEMPTS):
+            try:
+                con = duckdb.connect(str(self.path))
+                con.execute(_SCHEMA)
+                return con
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or attempt == _LOCK_ATTEMPTS - 1:
+                    raise ConfigError(f"cannot open the trace store {self.path}: {error}") from None
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    def save(self, runs: Iterable[AgentRun], run_key: str | None = None) -> None:
+        """Store runs and their steps (a run saved again replaces its earlier copy).
+
+        With ``run_key``, the runs also count as done for that evaluation (see ``finished``).
+        """
+        runs = list(runs)
+        if not runs:
+            return
+        con = self._connect()
+        try:
+            con.execute("BEGIN")
+            ids = [run.trace_id for run in runs]
+            con.execute("DELETE FROM agent_steps WHERE list_contains(?, trace_id)", [ids])
+            con.execute("DELETE FROM agent_runs WHERE list_contains(?, trace_id)", [ids])
+            con.executemany(
+                "INSERT INTO agent_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_run_row(run) for run in runs],
+            )
+            steps = [_step_row(run.trace_id, step) for run in runs for step in run.steps]
+            if steps:
+                con.executemany("INSERT INTO agent_steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", steps)
+            if run_key is not None:
+                users = [run.user_id for run in runs]
+                con.execute(
+                    "DELETE FROM agent_eval_runs WHERE run_key = ? AND list_contains(?, user_id)", [run_key, users]
+                )
+                con.executemany(
+                    "INSERT INTO agent_eval_runs VALUES (?, ?, ?)", [[run_key, r.user_id, r.trace_id] for r in runs]
+                )
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def finished(self, run_key: str) -> dict[str, AgentRun]:
+        """The runs already saved for an evaluation, by user id (what a resumed run skips)."""
+        con = self._connect()
+        try:
+            rows = con.execute("SELECT user_id, trace_id FROM agent_eval_runs WHERE run_key = ?", [run_key]).fetchall()
+        finally:
+            con.close()
+        return {user: self.load(trace_id) for user, trace_id in rows}
+
+    def load(self, trace_id: str) -> AgentRun:
+        """A stored run by trace id; ``ConfigError`` if there is none."""
+        con = self._connect()
+        try:
+            row = con.execute("SELECT * FROM agent_runs WHERE trace_id = ?", [trace_id]).fetchone()
+            if row is None:
+                raise ConfigError(f"no agent trace {trace_id!r} in {self.path}")
+            columns = [d[0] for d in con.description or []]
+            steps = con.execute(
+                "SELECT * EXCLUDE (trace_id) FROM agent_steps WHERE trace_id = ? ORDER BY step", [trace_id]
+            ).fetchall()
+            step_columns = [d[0] for d in con.description or []]
+        finally:
+            con.close()
+        record = dict(zip(columns, row, strict=True))
+        record.pop("created")
+        record["items"] = json.loads(record["items"])
+        record["steps"] = [
+            {**dict(zip(step_columns, s, strict=True)), "arguments": json.loads(s[step_columns.index("arguments")])}
+            for s in steps
+        ]
+        return AgentRun.model_validate(record)
+
+
+def _run_row(run: AgentRun) -> list[Any]:
+    return [
+        run.trace_id, time.time(), run.dataset, run.user_id, run.policy, run.model, run.fusion,
+        json.dumps([item.model_dump() for item in run.items]), run.target, run.llm_calls, run.tokens,
+        run.seconds, run.reasks, run.skipped_steps, run.fallback, run.filled,
+    ]  # fmt: skip
+
+
+def _step_row(trace_id: str, step: AgentStep) -> list[Any]:
+    return [
+        trace_id, step.step, step.thought, step.tool, json.dumps(step.arguments), step.status,
+        step.observation, step.prompt_tokens, step.completion_tokens, step.llm_ms, step.tool_ms,
+    ]  # fmt: skip

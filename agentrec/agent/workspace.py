@@ -1,0 +1,211 @@
+"""Everything the agent's tools stand on for one dataset: split, fitted models, item data.
+
+The workspace follows ToolRec's protocol: leave-one-out by time, models fit on
+the training part. It has two stages. At ``valid`` the models see the training
+history and the validation item is the target (the learned fusion is trained
+there); at ``test`` they see training + validation and the test item is the
+target. Item records are loaded once, so a tool call never waits on a query.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from agentrec.agent.attributes import ItemAttributes
+from agentrec.agent.packs import ToolPack, find_pack
+from agentrec.core.errors import ConfigError
+from agentrec.data.interactions import Interactions
+from agentrec.data.protocols import make_split
+from agentrec.data.records import ItemRecord
+from agentrec.data.splits import Split
+from agentrec.data.store import DatasetStore, open_dataset
+from agentrec.recsys.base import Recommender
+from agentrec.recsys.model_store import ModelStore
+from agentrec.recsys.registry import make_model
+
+logger = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+Stage = Literal["valid", "test"]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """One user's interactions in time order, as the current stage sees them."""
+
+    items: IntArray
+    ratings: FloatArray
+
+
+@dataclass
+class WorkspaceModels:
+    """The fitted models behind the tools, by role."""
+
+    backbone: Recommender
+    similar: Recommender | None = None
+    text: Recommender | None = None
+
+    def all(self) -> list[Recommender]:
+        return [model for model in (self.backbone, self.similar, self.text) if model is not None]
+
+
+@dataclass
+class AgentWorkspace:
+    """A dataset ready for the agent: store, pack, split, models, attributes, item records."""
+
+    store: DatasetStore
+    pack: ToolPack
+    split: Split
+    models: WorkspaceModels
+    attributes: ItemAttributes
+    records: list[ItemRecord]
+    stage: Stage = "test"
+    fusion_ranker: object | None = None  # a fitted LearnedFusion, attached by agentrec.agent.fusion
+    _histories: list[UserHistory] = field(default_factory=list, repr=False)
+    _popularity: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    _mean_ratings: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    def __post_init__(self) -> None:
+        self.item_years = np.array([np.nan if r.year is None else r.year for r in self.records], dtype=np.float64)
+        self.use_stage(self.stage)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.records)
+
+    @property
+    def dataset_key(self) -> str:
+        return f"{self.store.name}-{self.store.fingerprint[:12]}"
+
+    def stage_history(self) -> Interactions:
+        return self.split.train if self.stage == "valid" else self.split.train_and_valid()
+
+    def use_stage(self, stage: Stage) -> None:
+        """Point every model and the per-user histories at ``stage``'s history."""
+        self.stage = stage
+        history = self.stage_history()
+        for model in self.models.all():
+            model.set_history(history)
+        self._histories = _histories(history)
+        self._popularity = np.bincount(history.item, minlength=history.n_items).astype(np.float64)
+        self._mean_ratings = _mean_ratings(history)
+
+    def history(self, user: int) -> UserHistory:
+        return self._histories[user]
+
+    @property
+    def popularity(self) -> FloatArray:
+        """Interactions per item in the current stage's history (never the held-out items)."""
+        return self._popularity
+
+    @property
+    def mean_ratings(self) -> FloatArray:
+        """Mean rating per item over the current stage's history (NaN where unrated)."""
+        return self._mean_ratings
+
+    def item_similarity(self, item: int) -> FloatArray:
+        """How similar every item is to ``item``, from the pack's item-item model (else text)."""
+        model = self.models.similar or self.models.text
+        if model is None:
+            raise ConfigError("the tool pack names no similar or text model for similar()")
+        matrix = getattr(model, "similarity", None)  # ItemKNN: item x item, sparse
+        if matrix is not None:
+            return np.asarray(matrix[:, item].toarray()).ravel().astype(np.float64)
+        weights = getattr(model, "weights", None)  # EASE: item x item, dense
+        if weights is not None:
+            return np.asarray(weights[item], dtype=np.float64)
+        vectors = getattr(model, "item_vectors", None)  # text: cosine of normalised embeddings
+        if vectors is not None:
+            return np.asarray(vectors @ vectors[item], dtype=np.float64)
+        raise ConfigError(f"model {model.name} cannot say which items are similar; use itemknn, ease or text")
+
+    def target(self, user: int) -> int | None:
+        """The held-out item of ``user`` at this stage (None if the user has none)."""
+        held_out = self.split.valid if self.stage == "valid" else self.split.test
+        rows = np.flatnonzero(held_out.user == user)
+        return int(held_out.item[rows[-1]]) if rows.size else None
+
+    def evaluable_users(self) -> IntArray:
+        """Users with a held-out item at this stage, ascending."""
+        held_out = self.split.valid if self.stage == "valid" else self.split.test
+        return np.unique(held_out.user).astype(np.int64)
+
+    def user_index(self, user_id: str) -> int:
+        return self.split.train.users.index(user_id)
+
+    def user_id(self, user: int) -> str:
+        return self.split.train.users.id(user)
+
+
+def open_workspace(
+    dataset: str,
+    pack_path: Path | None = None,
+    backbone: str | None = None,
+    progress: Progress | None = None,
+) -> AgentWorkspace:
+    """Open ``dataset``, pick its tool pack, and fit (or load) the pack's models on the LOO split."""
+    notify = progress or (lambda message: None)
+    store = open_dataset(dataset)
+    pack = find_pack(store.name, pack_path, store.catalog.columns)
+    if backbone:
+        pack = pack.model_copy(update={"models": pack.models.model_copy(update={"backbone": backbone})})
+    split = make_split(store, "loo")
+    records = store.catalog.items_by_index(list(range(store.catalog.n_items)))
+    models = _fit_models(store, pack, split, records, notify)
+    attributes = ItemAttributes.from_store(store.con, pack.attributes)
+    return AgentWorkspace(store, pack, split, models, attributes, records)
+
+
+def _fit_models(
+    store: DatasetStore, pack: ToolPack, split: Split, records: list[ItemRecord], notify: Progress
+) -> WorkspaceModels:
+    key = f"{store.name}-{store.fingerprint[:12]}"
+    models_store = ModelStore()
+
+    def fitted(name: str | None) -> Recommender | None:
+        if name is None:
+            return None
+        params = dict(pack.models.params.get(name, {}))
+        extra = {"item_texts": [item_text(record) for record in records]} if name == "text" else {}
+        model = make_model(name, **params, **extra)
+        notify(f"{name}: fitting or loading")
+        result, loaded = models_store.fit_or_load(model, split.train, split.valid, key, split.name)
+        logger.info("%s %s", name, "loaded" if loaded else "fitted")
+        return result
+
+    backbone = fitted(pack.models.backbone)
+    assert backbone is not None
+    return WorkspaceModels(backbone, fitted(pack.models.similar), fitted(pack.models.text))
+
+
+def item_text(record: ItemRecord) -> str:
+    """The text MiniLM embeds for an item: title, then its genres."""
+    genres = ", ".join(record.genres)
+    return f"{record.label}. {genres}" if genres else record.label
+
+
+def _mean_ratings(history: Interactions) -> FloatArray:
+    rated = ~np.isnan(history.rating)
+    totals = np.bincount(history.item[rated], weights=history.rating[rated], minlength=history.n_items)
+    counts = np.bincount(history.item[rated], minlength=history.n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+
+
+def _histories(history: Interactions) -> list[UserHistory]:
+    order = np.lexsort((np.arange(len(history)), history.ts, history.user))
+    users, items, ratings = history.user[order], history.item[order], history.rating[order]
+    bounds = np.searchsorted(users, np.arange(history.n_users + 1))
+    return [
+        UserHistory(items[bounds[u] : bounds[u + 1]].astype(np.int64), ratings[bounds[u] : bounds[u + 1]])
+        for u in range(history.n_users)
+    ]

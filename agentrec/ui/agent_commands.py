@@ -1,0 +1,229 @@
+"""``agentrec recommend`` and ``agentrec agent-eval``: the ToolRec agent from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from agentrec.agent.trace import AgentRun
+
+LlmOption = Annotated[
+    str, typer.Option("--llm", help="local (embedded SmolLM2-135M), a .gguf path, or a litellm model.")
+]
+ApiBaseOption = Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible endpoint for --llm.")]
+CacheOption = Annotated[
+    str, typer.Option("--cache", help="on (reuse identical LLM calls) | off | replay (recompute all from the cache).")
+]
+FusionOption = Annotated[str, typer.Option("--fusion", help="lgbm (learned) | rrf (rank fusion) | llm (LLM re-rank).")]
+BackboneOption = Annotated[
+    str | None, typer.Option("--backbone", help="Model behind retrieve (default: the tool pack's, e.g. sasrec).")
+]
+MaxStepsOption = Annotated[int, typer.Option("--max-steps", help="Most tool calls per user.")]
+EVAL_METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
+
+
+def _settings(k: int, max_steps: int, fusion: str, seed: int) -> Any:
+    from agentrec.agent.fusion import FUSIONS
+    from agentrec.agent.policies import RunSettings
+    from agentrec.core.errors import ConfigError
+
+    if fusion not in FUSIONS:
+        raise ConfigError(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+    if k < 1:
+        raise ConfigError(f"--k must be at least 1, got {k}")
+    if max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1, got {max_steps}")
+    return RunSettings(k=k, max_steps=max_steps, fusion=fusion, seed=seed)  # type: ignore[arg-type]
+
+
+def recommend(
+    dataset: Annotated[str, typer.Argument(help="ml-100k | ml-latest-small | a folder name or PATH")],
+    user: Annotated[str, typer.Option("--user", help="The user's id in the dataset.")],
+    k: Annotated[int, typer.Option(help="How many items to recommend.")] = 10,
+    policy: Annotated[str, typer.Option(help="agent (LLM) | heuristic (no LLM) | backbone (plain model).")] = "agent",
+    llm: LlmOption = "local",
+    api_base: ApiBaseOption = None,
+    trace: Annotated[bool, typer.Option("--trace", help="Print every step the agent took.")] = False,
+    fusion: FusionOption = "lgbm",
+    backbone: BackboneOption = None,
+    max_steps: MaxStepsOption = 7,
+    cache: CacheOption = "on",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the run here.")] = None,
+) -> None:
+    """Recommend k items to one user, with each item's provenance (which tool found it, at what rank).
+
+    The user's history is everything but their last interaction, which is held out
+    and shown, so you can see whether the list would have found it.
+    """
+    from agentrec.agent.policies import POLICIES
+    from agentrec.agent.service import open_agent
+    from agentrec.agent.trace import TraceStore
+    from agentrec.core.errors import ConfigError
+    from agentrec.llm.factory import make_chat_model
+    from agentrec.recsys.threads import pin_threads
+    from agentrec.ui.console import stdout, write_json
+
+    if policy not in POLICIES:
+        raise ConfigError(f"--policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    settings = _settings(k, max_steps, fusion, 0)
+    pin_threads()
+    needs_llm = policy == "agent" or (fusion == "llm" and policy != "backbone")
+    model = make_chat_model(llm, api_base, cache) if needs_llm else None  # type: ignore[arg-type]
+    with stdout.status(f"opening {dataset}...") as status:
+        service = open_agent(dataset, settings, model, backbone=backbone, progress=lambda m: status.update(m))
+        index = service.user_index(user)
+        status.update(f"{policy}: recommending for user {user}")
+        run = service.run(index, policy)
+    TraceStore().save([run])
+    render_run(run, trace)
+    if json_out:
+        write_json(json_out, run.model_dump(mode="json"))
+
+
+def render_run(run: AgentRun, show_trace: bool) -> None:
+    """The final list with provenance, the held-out item, and (when asked) the step trace."""
+    from rich.table import Table
+
+    from agentrec.ui.console import stdout
+
+    table = Table(title=f"{run.policy} for user {run.user_id} ({run.dataset}), trace {run.trace_id}")
+    table.add_column("#", justify="right")
+    table.add_column("item")
+    table.add_column("id", style="dim")
+    table.add_column("found by")
+    for position, item in enumerate(run.items, start=1):
+        hit = item.item_id == run.target
+        source = item.source if item.source_rank == 0 else f"{item.source} #{item.source_rank}"
+        if item.lists > 1:
+            source += f" (+{item.lists - 1} lists)"
+        title = f"[green]{item.title}  <- held-out item[/green]" if hit else item.title
+        table.add_row(str(position), title, item.item_id, source)
+    stdout.print(table)
+    if run.target is not None:
+        found = "found" if run.target in run.item_ids else "not in the list"
+        stdout.print(f"held-out next item: {run.target} ({found})")
+    notes = [f"{run.llm_calls} LLM calls", f"{run.tokens} tokens", f"{run.seconds:.1f} s"]
+    if run.reasks or run.skipped_steps:
+        notes.append(f"{run.reasks} re-asks, {run.skipped_steps} skipped steps")
+    if run.fallback:
+        notes.append("no usable pool: backbone list used")
+    elif run.filled:
+        notes.append(f"{run.filled} items filled from the backbone")
+    stdout.print("[dim]" + ", ".join(notes) + "[/dim]")
+    if show_trace:
+        render_trace(run)
+
+
+def render_trace(run: AgentRun) -> None:
+    from rich.table import Table
+
+    from agentrec.ui.console import stdout
+
+    table = Table(title=f"trace {run.trace_id}")
+    for column in ("step", "thought", "call", "status", "observation", "llm ms", "tool ms"):
+        table.add_column(column, overflow="fold")
+    for step in run.steps:
+        arguments = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
+        table.add_row(
+            str(step.step), step.thought, f"{step.tool}({arguments})", step.status, step.observation,
+            f"{step.llm_ms:.0f}", f"{step.tool_ms:.2f}",
+        )  # fmt: skip
+    stdout.print(table)
+
+
+def agent_eval(
+    dataset: Annotated[str, typer.Argument(help="ml-100k | ml-latest-small | a folder name or PATH")],
+    users: Annotated[int, typer.Option(help="How many test users to sample (seeded).")] = 200,
+    k: Annotated[int, typer.Option(help="Cutoff for every metric.")] = 10,
+    policy: Annotated[
+        str, typer.Option(help="Comma-separated policies: backbone,heuristic,agent (backbone is the baseline).")
+    ] = "backbone,heuristic,agent",
+    llm: LlmOption = "local",
+    api_base: ApiBaseOption = None,
+    seed: Annotated[int, typer.Option(help="Seed for the user sample, the bootstrap and the LLM.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes running the agent (each loads its own LLM).")] = 1,
+    fusion: FusionOption = "lgbm",
+    backbone: BackboneOption = None,
+    max_steps: MaxStepsOption = 7,
+    cache: CacheOption = "on",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
+) -> None:
+    """ToolRec's protocol: leave-one-out by time, full ranking, the same seeded users for every policy.
+
+    Each run is saved as it finishes: an interrupted evaluation resumes where it
+    stopped when run again with the same options. --cache replay recomputes every
+    run from recorded LLM replies, reproducing the result exactly.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agentrec.agent.evaluation import AgentEvalSpec, run_agent_eval
+    from agentrec.core.paths import state_dir
+    from agentrec.recsys.threads import pin_threads
+    from agentrec.ui.console import stderr, write_json
+
+    spec = AgentEvalSpec(
+        dataset=dataset,
+        users=users,
+        policies=tuple(p.strip() for p in policy.split(",") if p.strip()),
+        llm=llm,
+        api_base=api_base,
+        cache=cache,  # type: ignore[arg-type]
+        workers=workers,
+        backbone=backbone,
+        settings=_settings(k, max_steps, fusion, seed),
+    )
+    spec.check()
+    pin_threads()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if total == 0:
+                bar.console.print(f"[dim]{label}[/dim]")
+                return
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done)
+
+        result = run_agent_eval(spec, progress)
+    render_agent_eval(result)
+    target = json_out or state_dir("reports") / f"agent-eval-{result['dataset']}-{users}u-seed{seed}.json"
+    write_json(target, result)
+
+
+def render_agent_eval(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from agentrec.ui.console import stdout
+
+    k = result["k"]
+    table = Table(
+        title=f"{result['dataset']}: {result['users_evaluated']} users, leave-one-out, full ranking @{k}; "
+        f"backbone {result['backbone']}, fusion {result['fusion']}, LLM {result['llm'] or '-'}"
+    )
+    table.add_column("policy", style="bold")
+    for metric in EVAL_METRICS:
+        table.add_column(f"{metric}@{k}", justify="right")
+    table.add_column(f"ndcg@{k} vs backbone (95% CI)", justify="right")
+    table.add_column("LLM calls/user", justify="right")
+    table.add_column("s/user", justify="right")
+    table.add_column("re-ask / skip / fallback", justify="right")
+    users = max(1, result["users_evaluated"])
+    for name, entry in result["policies"].items():
+        cells = [f"{entry['metrics'][f'{m}@{k}']:.4f}" for m in EVAL_METRICS]
+        comparison = entry.get("ci_vs_backbone", {}).get(f"ndcg@{k}")
+        versus = "-"
+        if comparison:
+            colour = "green" if comparison["low"] > 0 else ("red" if comparison["high"] < 0 else "white")
+            versus = f"[{colour}]{comparison['diff']:+.4f} [{comparison['low']:+.4f}, {comparison['high']:+.4f}][/]"
+        rates = entry["rates"]
+        table.add_row(
+            name, *cells, versus, f"{entry['usage']['llm_calls'] / users:.1f}",
+            f"{entry['usage']['seconds'] / users:.2f}",
+            f"{rates['reask']:.0%} / {rates['skipped_step']:.0%} / {rates['fallback']:.0%}",
+        )  # fmt: skip
+    stdout.print(table)
