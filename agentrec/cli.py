@@ -13,7 +13,14 @@ import sys
 import typer
 
 from agentrec.core.errors import AgentrecError
-from agentrec.ui import agent_commands, data_commands, eval_command, llm_commands, quickstart_command
+from agentrec.ui import (
+    agent_commands,
+    data_commands,
+    eval_command,
+    llm_commands,
+    quickstart_command,
+    simulate_command,
+)
 
 app = typer.Typer(
     name="agentrec",
@@ -28,6 +35,7 @@ app.command("quickstart")(quickstart_command.quickstart)
 app.command("eval")(eval_command.evaluate)
 app.command("recommend")(agent_commands.recommend)
 app.command("agent-eval")(agent_commands.agent_eval)
+app.command("simulate")(simulate_command.simulate)
 
 
 def main() -> None:

@@ -1,0 +1,160 @@
+"""Simulation events in DuckDB, written as sessions finish, keyed so a rewrite is harmless.
+
+The key is ``(run_id, arm, user_id, session, step)``. A session is deterministic
+given the seed and the event log before it, so a run resumed after ``kill -9``
+re-runs every unfinished session and inserts its events with ``INSERT OR IGNORE``:
+events already stored stay, missing ones are added, none is duplicated.
+A session is finished once its ``session_end`` event is stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    run_id VARCHAR NOT NULL, arm VARCHAR NOT NULL, user_id VARCHAR NOT NULL, session INTEGER NOT NULL,
+    step INTEGER NOT NULL, kind VARCHAR NOT NULL, page INTEGER, position INTEGER, item_id VARCHAR,
+    rating INTEGER, value DOUBLE, text VARCHAR,
+    PRIMARY KEY (run_id, arm, user_id, session, step))
+"""
+EVENT_KINDS = ("session_start", "impression", "watch", "next_page", "exit", "reflection", "interview", "session_end")
+_LOCK_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a simulated user did; ``session`` is the round, ``step`` counts within it."""
+
+    arm: str
+    user_id: str
+    session: int
+    step: int
+    kind: str
+    page: int | None = None
+    position: int | None = None
+    item_id: str | None = None
+    rating: int | None = None
+    value: float | None = None
+    text: str | None = None
+
+
+EVENT_COLUMNS = tuple(f.name for f in fields(Event))
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("arm", pa.string()),
+        ("user_id", pa.string()),
+        ("session", pa.int32()),
+        ("step", pa.int32()),
+        ("kind", pa.string()),
+        ("page", pa.int32()),
+        ("position", pa.int32()),
+        ("item_id", pa.string()),
+        ("rating", pa.int32()),
+        ("value", pa.float64()),
+        ("text", pa.string()),
+    ]
+)
+
+
+class EventLog:
+    """The events DuckDB file of one run folder; this process is its only writer."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.con = _connect(path)
+        self.con.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def insert(self, events: Iterable[Event]) -> int:
+        """Store ``events`` in one transaction (already stored keys are skipped); returns how many were given."""
+        rows = [(self.run_id, *astuple(event)) for event in events]
+        if not rows:
+            return 0
+        batch = pa.Table.from_pylist([dict(zip(_ARROW_SCHEMA.names, row, strict=True)) for row in rows], _ARROW_SCHEMA)
+        self.con.register("incoming", batch)
+        try:
+            self.con.execute("INSERT OR IGNORE INTO events SELECT * FROM incoming")
+        finally:
+            self.con.unregister("incoming")
+        return len(rows)
+
+    def count(self) -> int:
+        row = self.con.execute("SELECT count(*) FROM events WHERE run_id = ?", [self.run_id]).fetchone()
+        return int(row[0]) if row else 0
+
+    def finished_sessions(self) -> set[tuple[str, str, int]]:
+        """(arm, user_id, session) of every session whose end is stored."""
+        rows = self.con.execute(
+            "SELECT arm, user_id, session FROM events WHERE run_id = ? AND kind = 'session_end'", [self.run_id]
+        ).fetchall()
+        return {(arm, user, int(session)) for arm, user, session in rows}
+
+    def watches(self, arm: str, before_session: int) -> list[tuple[str, str, int, int, int]]:
+        """(user_id, item_id, rating, session, step) of every watch in earlier sessions of ``arm``, in order."""
+        rows = self.con.execute(
+            "SELECT user_id, item_id, rating, session, step FROM events WHERE run_id = ? AND arm = ? "
+            "AND session < ? AND kind = 'watch' ORDER BY user_id, session, step",
+            [self.run_id, arm, before_session],
+        ).fetchall()
+        return [(u, i, int(r), int(s), int(t)) for u, i, r, s, t in rows]
+
+    def memory_events(self, arm: str, before_session: int) -> dict[str, list[Event]]:
+        """Per user, the watches and reflections of earlier sessions (what rebuilds memory), in order."""
+        rows = self.con.execute(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? AND arm = ? AND session < ? "
+            "AND kind IN ('watch', 'reflection') ORDER BY user_id, session, step",
+            [self.run_id, arm, before_session],
+        ).fetchall()
+        by_user: dict[str, list[Event]] = defaultdict(list)
+        for row in rows:
+            by_user[row[1]].append(Event(*row))
+        return dict(by_user)
+
+    def table(self) -> dict[str, Any]:
+        """Every event of the run as numpy columns, in key order."""
+        return self.con.execute(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? ORDER BY arm, user_id, session, step",
+            [self.run_id],
+        ).fetchnumpy()
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Every event as a tuple without the run id, in key order (to compare two runs)."""
+        return self.con.execute(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? ORDER BY arm, user_id, session, step",
+            [self.run_id],
+        ).fetchall()
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open ``path`` for writing, waiting briefly if another process still holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(_LOCK_ATTEMPTS):
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or attempt == _LOCK_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def read_events(path: Path, run_id: str) -> list[tuple[Any, ...]]:
+    """The events of ``run_id`` in a finished run's file, in key order (read-only)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? ORDER BY arm, user_id, session, step",
+            [run_id],
+        ).fetchall()

@@ -1,0 +1,144 @@
+"""Fidelity: do simulated users behave like the real users they were built from?
+
+* **Choice agreement (random holdout).** A seeded random share (10%) of each
+  user's interactions is held out before anything about the user is built. Each
+  held-out item is shown on a page with random items the user never interacted
+  with, in random order; the simulated user picks one. Chance is 1 / page size.
+* **Choice agreement (temporal).** The same with the user's last item held out,
+  everything else as history: the harder variant.
+* **Rating RMSE** of the simulated user's whole-star ratings of the held-out items.
+
+Leakage guard: held-out items are never part of a profile (profiles are built
+from the training part only, checked here per user) and appear in prompts only
+as unlabelled candidates on a fidelity page.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from agentrec.data.interactions import Interactions
+from agentrec.data.splits import leave_one_out
+from agentrec.sim.choice import SessionState, StatisticalChoice
+from agentrec.sim.items import SimItems, load_items
+from agentrec.sim.memory import Memory
+from agentrec.sim.profiles import UserProfile, build_profiles
+from agentrec.sim.taste import RatingBiases, TasteModel
+from agentrec.sim.world import SimWorld, cached_calibration, fit_scorer, session_rng
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def held_out_by_user(held: Interactions, users: IntArray) -> dict[int, tuple[IntArray, FloatArray]]:
+    wanted = set(users.tolist())
+    grouped: dict[int, tuple[list[int], list[float]]] = {}
+    for user, item, rating in zip(held.user.tolist(), held.item.tolist(), held.rating.tolist(), strict=True):
+        if user in wanted:
+            grouped.setdefault(user, ([], []))[0].append(item)
+            grouped[user][1].append(rating)
+    return {u: (np.array(i, dtype=np.int64), np.array(r)) for u, (i, r) in grouped.items()}
+
+
+def check_no_leak(profile: UserProfile, held: IntArray) -> None:
+    """The leakage guard: a profile never holds a held-out item (a violation is a bug)."""
+    leaked = np.intersect1d(profile.history, held)
+    if leaked.size:
+        raise RuntimeError(f"held-out items {leaked.tolist()} leaked into the profile of user {profile.user_id}")
+
+
+def agreement(
+    world: SimWorld,
+    taste: TasteModel,
+    profiles: dict[int, UserProfile],
+    held: dict[int, tuple[IntArray, FloatArray]],
+    seen: Interactions,
+    variant: str,
+    rate: bool,
+) -> dict[str, float]:
+    """Choice agreement (and rating RMSE when ``rate``) over the held-out items of ``profiles``' users."""
+    scenario = world.scenario
+    history = seen.to_csr(binary=True)
+    hits, sampled_hits, errors = [], [], []
+    choice = world.choice
+    for user, profile in profiles.items():
+        items, ratings = held[user]
+        check_no_leak(profile, items)
+        items, ratings = items[: scenario.fidelity.max_pages_per_user], ratings[: scenario.fidelity.max_pages_per_user]
+        rng = session_rng(scenario.seed, f"fidelity-{variant}", 0, profile.user_id)
+        state = SessionState(
+            profile, taste.for_user(profile), Memory(scenario.users.memory_size), taste.items, rng, world.voice()
+        )
+        unwatched = np.setdiff1d(
+            np.arange(seen.n_items), history.indices[history.indptr[user] : history.indptr[user + 1]]
+        )
+        for item in items.tolist():
+            page = _page(item, unwatched, scenario.fidelity.negatives, rng)
+            hits.append(page[choice.pick(state, page)] == item)
+            sampled_hits.append(_sampled_probability(choice, state, page, item))
+        if rate:
+            rated = np.isfinite(ratings)
+            given = choice.rate(state, items[rated].tolist())
+            errors += list(np.asarray(given, dtype=np.float64) - ratings[rated])
+    result = {
+        "choice_agreement": float(np.mean(hits)) if hits else float("nan"),
+        "choice_agreement_sampled": float(np.mean(sampled_hits)) if sampled_hits else float("nan"),
+        "pages": float(len(hits)),
+        "chance": 1.0 / (1 + scenario.fidelity.negatives),
+    }
+    if rate:
+        result["rating_rmse"] = float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan")
+        result["ratings"] = float(len(errors))
+    return result
+
+
+def _page(item: int, unwatched: IntArray, negatives: int, rng: np.random.Generator) -> list[int]:
+    others = rng.choice(unwatched[unwatched != item], size=negatives, replace=False)
+    page = np.concatenate([[item], others])
+    return [int(i) for i in rng.permutation(page)]
+
+
+def _sampled_probability(choice: StatisticalChoice, state: SessionState, page: list[int], item: int) -> float:
+    """How often sampling (not the most likely pick) would take the real item: its softmax share."""
+    logits = choice.logits(state, page, 0)
+    weights = np.exp(logits - logits.max())
+    return float(weights[page.index(item)] / weights.sum())
+
+
+def random_holdout_fidelity(world: SimWorld, users: IntArray) -> dict[str, float]:
+    """Agreement and RMSE on the world's own random holdout."""
+    held = held_out_by_user(world.split.test, users)
+    profiles = {u: world.profiles[u] for u in users.tolist() if u in held}
+    everything = world.store.interactions()
+    return agreement(world, world.taste, profiles, held, everything, "random", rate=True)
+
+
+def temporal_fidelity(world: SimWorld, users: IntArray) -> dict[str, float]:
+    """Agreement with each user's last item held out; a taste model fitted and calibrated without it."""
+    everything = world.store.interactions()
+    split = leave_one_out(everything)
+    train = split.train.concat(split.valid)
+    items: SimItems = load_items(world.store, train)
+    scenario = world.scenario
+    name = f"sim-last-seed{scenario.seed}"
+    scorer = fit_scorer(scenario, train, world.dataset_key, name)
+    calibration = cached_calibration(scenario, train, items, world.dataset_key, name)
+    taste = TasteModel(scorer, items, RatingBiases.fit(train), calibration)
+    held = held_out_by_user(split.test, users)
+    profiles = build_profiles(train, items, np.array(sorted(held), dtype=np.int64))
+    return agreement(world, taste, profiles, held, everything, "temporal", rate=False)
+
+
+def measure_fidelity(world: SimWorld, users: IntArray) -> dict[str, object]:
+    """The ``fidelity`` block of ``simulate``'s JSON."""
+    random_part = random_holdout_fidelity(world, users)
+    result: dict[str, object] = {
+        "choice_agreement": random_part["choice_agreement"],
+        "rating_rmse": random_part["rating_rmse"],
+        "random": random_part,
+        "choice_model": world.scenario.users.choice_model,
+    }
+    if world.scenario.fidelity.temporal:
+        result["temporal"] = temporal_fidelity(world, users)
+    return result

@@ -1,0 +1,196 @@
+"""Simulation metrics, computed from the event log alone (so a resumed run scores the same).
+
+Per session: click-through (watches / items shown), average rating of the
+watches, exit page (the last page seen, 1-based), session length (user actions:
+watches, next pages, exits), satisfaction (the interview's 1-10), LLM tokens.
+Per arm and round: coverage and Gini of impressions over the catalog, novelty
+(mean self-information ``-log2 p(item)`` of shown items, with training
+popularity), and genre entropy (bits) of each user's shown items, averaged over
+users: falling entropy across retraining rounds is a filter bubble forming.
+Arms are compared on the same users with paired bootstrap intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+
+from agentrec.eval.beyond import gini_index
+from agentrec.eval.bootstrap import metric_cis, paired_bootstrap
+from agentrec.sim.items import SimItems
+
+FloatArray = npt.NDArray[np.float64]
+SESSION_METRICS = ("ctr", "avg_rating", "exit_page", "session_length", "satisfaction", "tokens")
+_SESSIONS_SQL = """
+SELECT arm, user_id, session,
+    count(*) FILTER (WHERE kind = 'impression') AS shown,
+    count(*) FILTER (WHERE kind = 'watch') AS watched,
+    avg(rating) FILTER (WHERE kind = 'watch') AS avg_rating,
+    coalesce(max(page) FILTER (WHERE kind = 'impression') + 1, 0) AS exit_page,
+    count(*) FILTER (WHERE kind IN ('watch', 'next_page', 'exit')) AS session_length,
+    count(*) FILTER (WHERE kind = 'exit') > 0 AS left_site,
+    max(value) FILTER (WHERE kind = 'interview') AS satisfaction,
+    max(value) FILTER (WHERE kind = 'session_end') AS tokens
+FROM events WHERE run_id = ? GROUP BY arm, user_id, session ORDER BY arm, user_id, session
+"""
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    arm: str
+    user_id: str
+    session: int
+    shown: int
+    watched: int
+    avg_rating: float
+    exit_page: int
+    session_length: int
+    left_site: bool
+    satisfaction: float
+    tokens: float
+
+    @property
+    def ctr(self) -> float:
+        return self.watched / self.shown if self.shown else 0.0
+
+    def value(self, metric: str) -> float:
+        return float(self.ctr if metric == "ctr" else getattr(self, metric))
+
+
+def session_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[SessionRow]:
+    rows = con.execute(_SESSIONS_SQL, [run_id]).fetchall()
+    return [
+        SessionRow(
+            a,
+            u,
+            int(s),
+            int(sh),
+            int(w),
+            float("nan") if r is None else float(r),
+            int(e),
+            int(n),
+            bool(left),
+            float("nan") if sat is None else float(sat),
+            float(t or 0.0),
+        )
+        for a, u, s, sh, w, r, e, n, left, sat, t in rows
+    ]
+
+
+def impressions(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, int, str, str]]:
+    """(arm, session, user_id, item_id) of every item shown."""
+    rows = con.execute(
+        "SELECT arm, session, user_id, item_id FROM events WHERE run_id = ? AND kind = 'impression' "
+        "ORDER BY arm, session, user_id, step",
+        [run_id],
+    ).fetchall()
+    return [(a, int(s), u, i) for a, s, u, i in rows]
+
+
+def session_means(rows: list[SessionRow]) -> dict[str, float]:
+    """Means over sessions (NaN-skipping: a session without watches has no average rating)."""
+    out: dict[str, float] = {"sessions": float(len(rows))}
+    for metric in SESSION_METRICS:
+        values = np.array([row.value(metric) for row in rows], dtype=np.float64)
+        out[metric] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    out["exit_rate"] = float(np.mean([row.left_site for row in rows])) if rows else float("nan")
+    return out
+
+
+def per_user(rows: list[SessionRow]) -> dict[str, dict[str, float]]:
+    """metric -> user -> the user's mean over their sessions (finite values only)."""
+    result: dict[str, dict[str, float]] = {}
+    for metric in SESSION_METRICS:
+        grouped: dict[str, list[float]] = {}
+        for row in rows:
+            value = row.value(metric)
+            if np.isfinite(value):
+                grouped.setdefault(row.user_id, []).append(value)
+        result[metric] = {user: float(np.mean(values)) for user, values in grouped.items()}
+    return result
+
+
+def catalog_metrics(shown: list[tuple[str, int, str, str]], items: SimItems) -> dict[str, float]:
+    """Coverage, Gini, novelty and mean per-user genre entropy of a set of impressions."""
+    if not shown:
+        return {"coverage": 0.0, "gini": 0.0, "novelty": float("nan"), "genre_entropy": float("nan")}
+    index = {item_id: i for i, item_id in enumerate(items.ids)}
+    item_rows = np.array([index[row[3]] for row in shown], dtype=np.int64)
+    counts = np.bincount(item_rows, minlength=items.n_items)
+    novelty = -np.log2(items.popularity_share()[item_rows])
+    users = np.unique([row[2] for row in shown], return_inverse=True)[1]
+    mentions = np.zeros((int(users.max()) + 1, len(items.genre_names)))
+    np.add.at(mentions, users, items.genres[item_rows].astype(np.float64))
+    return {
+        "coverage": float((counts > 0).sum() / items.n_items),
+        "gini": gini_index(counts),
+        "novelty": float(novelty.mean()),
+        "genre_entropy": float(np.mean([entropy_bits(row) for row in mentions])),
+    }
+
+
+def entropy_bits(counts: FloatArray) -> float:
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    p = counts[counts > 0] / total
+    return float(-(p * np.log2(p)).sum())
+
+
+def arm_report(
+    rows: list[SessionRow], shown: list[tuple[str, int, str, str]], items: SimItems, seed: int
+) -> dict[str, Any]:
+    """One arm: metrics over all its sessions, bootstrap CIs over users, and per-round metrics."""
+    metrics = session_means(rows) | catalog_metrics(shown, items)
+    users = per_user(rows)
+    cis = metric_cis({m: list(v.values()) for m, v in users.items() if len(v) >= 2}, n_resamples=1000, seed=seed)
+    rounds = []
+    for session in sorted({row.session for row in rows}):
+        in_round = [row for row in rows if row.session == session]
+        rounds.append(
+            {"round": session} | session_means(in_round) | catalog_metrics([s for s in shown if s[1] == session], items)
+        )
+    return {"metrics": metrics, "ci": {m: list(ci) for m, ci in cis.items()}, "rounds": rounds}
+
+
+def compare_arms(rows: list[SessionRow], baseline: str, other: str, seed: int) -> dict[str, dict[str, float]]:
+    """``other`` minus ``baseline`` per metric, paired over users both arms have a value for."""
+    base = per_user([r for r in rows if r.arm == baseline])
+    challenger = per_user([r for r in rows if r.arm == other])
+    result = {}
+    for metric in SESSION_METRICS:
+        shared = sorted(set(base[metric]) & set(challenger[metric]))
+        if len(shared) < 2:
+            continue
+        a = [base[metric][u] for u in shared]
+        b = [challenger[metric][u] for u in shared]
+        comparison = paired_bootstrap(a, b, n_resamples=1000, seed=seed)
+        result[metric] = {
+            "diff": comparison.diff,
+            "low": comparison.low,
+            "high": comparison.high,
+            "p_value": comparison.p_value,
+            "users": comparison.n_users,
+        }
+    return result
+
+
+def run_metrics(
+    con: duckdb.DuckDBPyConnection, run_id: str, arms: list[str], items: SimItems, seed: int
+) -> dict[str, Any]:
+    """Everything ``simulate`` reports about behaviour: overall, per arm, and arms against the first."""
+    rows = session_rows(con, run_id)
+    shown = impressions(con, run_id)
+    report: dict[str, Any] = {"metrics": session_means(rows) | catalog_metrics(shown, items), "arms": {}}
+    for arm in arms:
+        report["arms"][arm] = arm_report(
+            [r for r in rows if r.arm == arm], [s for s in shown if s[0] == arm], items, seed
+        )
+    for arm in arms[1:]:
+        report["arms"][arm]["vs_" + arms[0]] = compare_arms(rows, arms[0], arm, seed)
+    report["session_rows"] = rows
+    return report

@@ -1,0 +1,243 @@
+"""Run a scenario round by round, writing events as sessions finish; resume a killed run exactly.
+
+A run lives in ``$AGENTREC_HOME/sim/runs/<run_id>/``: ``run.json`` (scenario
+fingerprint and users), ``events.duckdb``, the calibration, per-round feedback
+files, models refitted between rounds, ``progress.json``, and ``report/``.
+``--resume`` reopens that folder and re-runs only the sessions whose
+``session_end`` is missing; their events come out identical, and the keyed
+inserts skip the ones already stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentrec.core.errors import ConfigError, DataError
+from agentrec.core.paths import state_dir
+from agentrec.data.interactions import Vocabulary
+from agentrec.data.store import open_dataset
+from agentrec.sim.events import EventLog
+from agentrec.sim.recommenders import check_arm
+from agentrec.sim.runners import check_runner_options, make_runner
+from agentrec.sim.scenario import Scenario, load_scenario
+from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec, feedback_path, write_atomically
+
+logger = logging.getLogger(__name__)
+RUN_FILE = "run.json"
+PROGRESS_FILE = "progress.json"
+FIDELITY_FILE = "fidelity.json"
+_FLUSH_SECONDS = 0.25
+_FLUSH_EVENTS = 5000
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the progress bar shows."""
+
+    stage: str
+    sessions_done: int
+    sessions_total: int
+    events: int
+    tokens: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    users: int | None = None
+    workers: int = 1
+    backend: str = "local"
+    resume: str | None = None
+    runs_root: Path | None = None
+
+
+@dataclass
+class SimulationResult:
+    run_id: str
+    run_dir: Path
+    scenario: Scenario
+    payload: dict[str, Any]
+    session_rows: list[Any] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def runs_root(options: RunOptions) -> Path:
+    return options.runs_root or state_dir("sim", "runs")
+
+
+def select_users(scenario: Scenario, users: Vocabulary, active: set[int], count: int | None) -> tuple[str, ...]:
+    """The scenario's users: explicit ids, or a seeded sample of ``count`` active users (all if unset)."""
+    if scenario.users.ids:
+        unknown = [u for u in scenario.users.ids if u not in users]
+        if unknown:
+            raise DataError(f"unknown user id {unknown[0]!r} in {scenario.dataset}")
+        return tuple(dict.fromkeys(str(u) for u in scenario.users.ids))
+    pool = np.array(sorted(active), dtype=np.int64)
+    wanted = count if count is not None else scenario.users.count
+    if wanted is not None and wanted < pool.size:
+        pool = np.sort(np.random.default_rng(scenario.seed).choice(pool, size=wanted, replace=False))
+    return tuple(users.id(int(u)) for u in pool)
+
+
+def prepare_run(scenario: Scenario, options: RunOptions) -> tuple[str, Path, tuple[str, ...]]:
+    """A new run folder, or the one ``--resume`` names (checked against the scenario)."""
+    root = runs_root(options)
+    if options.resume:
+        run_dir = root / options.resume
+        meta_path = run_dir / RUN_FILE
+        if not meta_path.is_file():
+            raise ConfigError(f"no run {options.resume!r} to resume in {root}")
+        meta = json.loads(meta_path.read_text())
+        if meta["scenario_fingerprint"] != scenario.fingerprint():
+            raise ConfigError(
+                f"run {options.resume!r} was made from a different scenario; resume it with the same file"
+            )
+        if options.users is not None and options.users != len(meta["users"]):
+            raise ConfigError(f"run {options.resume!r} has {len(meta['users'])} users; drop --users or pass that")
+        return options.resume, run_dir, tuple(meta["users"])
+    if options.users is not None and options.users < 1:
+        raise ConfigError(f"--users must be at least 1, got {options.users}")
+    store = open_dataset(scenario.dataset)
+    data = store.interactions()
+    users = select_users(scenario, data.users, set(np.unique(data.user).tolist()), options.users)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_id = f"{scenario.name}-{stamp}-{secrets.token_hex(2)}"
+    run_dir = root / run_id
+    meta = {
+        "run_id": run_id,
+        "scenario": scenario.model_dump(mode="json"),
+        "scenario_fingerprint": scenario.fingerprint(),
+        "users": list(users),
+    }
+    write_atomically(run_dir / RUN_FILE, json.dumps(meta, indent=1))
+    return run_id, run_dir, users
+
+
+class EventWriter:
+    """Writes finished sessions to the log in short transactions and reports progress."""
+
+    def __init__(self, log: EventLog, run_dir: Path, total: int, done: int, progress: ProgressCallback | None) -> None:
+        self.log, self.run_dir, self.progress = log, run_dir, progress
+        self.total, self.done = total, done
+        self.events = log.count()
+        self.tokens = 0
+        self.buffer: list[SessionOutcome] = []
+        self.last_flush = time.monotonic()
+
+    def accept(self, outcome: SessionOutcome) -> None:
+        self.buffer.append(outcome)
+        buffered = sum(len(o.events) for o in self.buffer)
+        if buffered >= _FLUSH_EVENTS or time.monotonic() - self.last_flush >= _FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self, stage: str = "simulating") -> None:
+        if self.buffer:
+            self.log.insert(event for outcome in self.buffer for event in outcome.events)
+            self.done += len(self.buffer)
+            self.events += sum(len(o.events) for o in self.buffer)
+            self.tokens += sum(o.tokens for o in self.buffer)
+            self.buffer = []
+        self.last_flush = time.monotonic()
+        self.report(stage)
+
+    def report(self, stage: str, finished: bool = False) -> None:
+        state = {
+            "sessions_done": self.done,
+            "sessions_total": self.total,
+            "events": self.events,
+            "tokens": self.tokens,
+            "stage": stage,
+            "finished": finished,
+        }
+        write_atomically(self.run_dir / PROGRESS_FILE, json.dumps(state))
+        if self.progress:
+            self.progress(Progress(stage, self.done, self.total, self.events, self.tokens))
+
+
+def run_simulation(
+    scenario_path: Path, options: RunOptions, progress: ProgressCallback | None = None
+) -> SimulationResult:
+    """Run (or resume) a scenario; returns the ``simulate`` JSON payload and writes the report folder."""
+    from agentrec.sim.report import build_payload, write_report
+
+    started = time.perf_counter()
+    scenario = load_scenario(scenario_path)
+    check_runner_options(options.backend, options.workers)
+    for arm in scenario.arms:
+        check_arm(arm)
+    run_id, run_dir, users = prepare_run(scenario, options)
+    spec = WorldSpec(scenario, run_dir, users)
+    world = SimWorld.open(spec)
+    log = EventLog(run_dir / "events.duckdb", run_id)
+    try:
+        total = len(users) * len(scenario.arms) * scenario.rounds
+        writer = EventWriter(log, run_dir, total, len(log.finished_sessions()), progress)
+        writer.report("starting")
+        runner = make_runner(options.backend, options.workers, spec, world)
+        try:
+            for session in range(scenario.rounds):
+                run_round(world, log, writer, runner, session)
+        finally:
+            runner.close()
+        writer.report("measuring fidelity")
+        fidelity = load_or_measure_fidelity(world, run_dir)
+        payload, rows = build_payload(world, log, fidelity)
+        writer.report("done", finished=True)
+    finally:
+        log.close()
+    seconds = time.perf_counter() - started
+    result = SimulationResult(run_id, run_dir, scenario, payload, rows, seconds)
+    write_report(result, world.items)
+    return result
+
+
+def run_round(world: SimWorld, log: EventLog, writer: EventWriter, runner: Any, session: int) -> None:
+    """One round: store each arm's feedback, refit what retrains, then run the unfinished sessions."""
+    scenario = world.scenario
+    for arm in scenario.arms:
+        if session > 0:
+            watches = log.watches(arm.name, session)
+            path = feedback_path(world.spec.run_dir, arm.name, session)
+            write_atomically(path, json.dumps([list(w) for w in watches]))
+        writer.report(f"round {session + 1}/{scenario.rounds}: preparing {arm.name}")
+        world.start_round(arm.name, session)
+    finished = log.finished_sessions()
+    tasks = []
+    for arm in scenario.arms:
+        prior = log.memory_events(arm.name, session) if session > 0 else {}
+        tasks += [
+            SessionTask(arm.name, session, user, tuple(prior.get(user, ())))
+            for user in world.spec.users
+            if (arm.name, user, session) not in finished
+        ]
+    writer.report(f"round {session + 1}/{scenario.rounds}")
+    runner.run(tasks, writer.accept)
+    writer.flush(f"round {session + 1}/{scenario.rounds}")
+
+
+def load_or_measure_fidelity(world: SimWorld, run_dir: Path) -> dict[str, Any]:
+    """The run's fidelity block: measured once, then read back (a resumed run does not redo it)."""
+    path = run_dir / FIDELITY_FILE
+    if path.is_file():
+        stored: dict[str, Any] = json.loads(path.read_text())
+        return stored
+    if not world.scenario.fidelity.enabled:
+        return {"choice_agreement": None, "rating_rmse": None, "enabled": False}
+    from agentrec.sim.fidelity import measure_fidelity
+
+    users = np.array(sorted(world.profiles), dtype=np.int64)
+    fidelity = measure_fidelity(world, users)
+    write_atomically(path, json.dumps(fidelity, indent=1))
+    return fidelity

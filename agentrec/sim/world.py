@@ -1,0 +1,335 @@
+"""The world one process simulates in: data, taste model, users, arms; and the session loop.
+
+Every worker (and the parent) opens the same ``SimWorld`` from a ``WorldSpec``.
+Fitted models and the calibration are written once by the parent and only loaded
+by workers, so every process scores with bit-identical weights, and a session's
+events depend only on the seed, the arm, the round, the user and the log of
+earlier rounds: never on which worker ran it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from agentrec.core.paths import state_dir
+from agentrec.data.interactions import Interactions
+from agentrec.data.splits import Split, random_ratio
+from agentrec.data.store import DatasetStore, open_dataset
+from agentrec.llm.records import ChatModel
+from agentrec.recsys.base import Recommender
+from agentrec.recsys.model_store import ModelStore
+from agentrec.recsys.registry import make_model
+from agentrec.sim.calibration import calibrate
+from agentrec.sim.choice import SessionState, StatisticalChoice, make_choice_model
+from agentrec.sim.events import Event
+from agentrec.sim.items import SimItems, load_items
+from agentrec.sim.memory import Memory, Watch
+from agentrec.sim.profiles import UserProfile, build_profiles
+from agentrec.sim.recommenders import ArmContext, SimRecommender, make_arm
+from agentrec.sim.scenario import Scenario
+from agentrec.sim.taste import Calibration, RatingBiases, TasteModel
+from agentrec.sim.voice import UserVoice
+
+logger = logging.getLogger(__name__)
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """Everything a process needs to open the world (picklable)."""
+
+    scenario: Scenario
+    run_dir: Path
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SessionTask:
+    """One user's session in one round of one arm, with the memory events of earlier rounds."""
+
+    arm: str
+    session: int
+    user_id: str
+    prior: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    arm: str
+    session: int
+    user_id: str
+    events: tuple[Event, ...]
+    tokens: int
+
+
+def stable_number(text: str) -> int:
+    """A process-independent integer for a string (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def session_rng(seed: int, arm: str, session: int, user_id: str) -> np.random.Generator:
+    """The one generator a session draws from, whatever process runs it."""
+    return np.random.default_rng(np.random.SeedSequence([seed, stable_number(arm), session, stable_number(user_id)]))
+
+
+def holdout_split(data: Interactions, scenario: Scenario) -> Split:
+    """The seeded random per-user holdout: simulated users are built from the rest only."""
+    return random_ratio(data, valid_share=0.0, test_share=scenario.fidelity.holdout, seed=scenario.seed)
+
+
+@dataclass
+class SimWorld:
+    """Data, models and users of one scenario, opened in one process."""
+
+    spec: WorldSpec
+    store: DatasetStore
+    split: Split
+    items: SimItems
+    taste: TasteModel
+    profiles: dict[int, UserProfile]
+    arms: dict[str, SimRecommender]
+    choice: StatisticalChoice
+    _round: dict[str, int] = field(default_factory=dict)
+    _voice: UserVoice | None = None
+    _chat: ChatModel | None = None
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.spec.scenario
+
+    @property
+    def train(self) -> Interactions:
+        return self.split.train
+
+    @property
+    def dataset_key(self) -> str:
+        return f"{self.store.name}-{self.store.fingerprint[:12]}"
+
+    @classmethod
+    def open(cls, spec: WorldSpec) -> SimWorld:
+        scenario = spec.scenario
+        store = open_dataset(scenario.dataset)
+        split = holdout_split(store.interactions(), scenario)
+        items = load_items(store, split.train)
+        key = f"{store.name}-{store.fingerprint[:12]}"
+        split_name = split_label(scenario)
+        scorer = fit_scorer(scenario, split.train, key, split_name)
+        calibration = load_or_calibrate(spec.run_dir, scenario, split.train, items, key, split_name)
+        taste = TasteModel(scorer, items, RatingBiases.fit(split.train), calibration)
+        indices = np.array([split.train.users.index(u) for u in spec.users], dtype=np.int64)
+        profiles = build_profiles(split.train, items, indices)
+        taste.precompute(indices)
+        world = cls(spec, store, split, items, taste, profiles, {}, make_choice_model(scenario.users.choice_model))
+        context = ArmContext(
+            indices,
+            scenario.dataset,
+            key,
+            split_name,
+            split.train,
+            items,
+            scenario.seed,
+            scenario.list_length,
+            spec.run_dir,
+        )
+        world.arms = {arm.name: make_arm(arm, context, world.chat_model) for arm in scenario.arms}
+        return world
+
+    def chat_model(self) -> ChatModel:
+        """The scenario's LLM, opened on first use (statistical runs never load one)."""
+        if self._chat is None:
+            from agentrec.llm.factory import make_chat_model
+            from agentrec.llm.usage import UsageMeter
+
+            llm = self.scenario.llm
+            self._chat = make_chat_model(llm.model, llm.api_base, llm.cache, meter=UsageMeter())
+        return self._chat
+
+    def voice(self) -> UserVoice | None:
+        users = self.scenario.users
+        if users.choice_model == "statistical" and users.taste == "genres":
+            return None
+        if self._voice is None:
+            self._voice = UserVoice(
+                self.chat_model(), self.items, self.scenario.llm.max_tokens, self.scenario.llm.temperature
+            )
+        return self._voice
+
+    def start_round(self, arm: str, session: int) -> None:
+        """Point ``arm`` at round ``session``: the feedback the parent stored for it, refitted if asked."""
+        if self._round.get(arm) == session:
+            return
+        feedback = load_feedback(self.spec.run_dir, arm, session, self.train)
+        self.arms[arm].start_round(session, feedback)
+        self._round[arm] = session
+
+    def profile(self, user: int) -> UserProfile:
+        profile = self.profiles[user]
+        voice = self.voice()
+        if self.scenario.users.taste == "llm" and voice is not None:
+            # seeded by the user alone, so every session (and a cached rerun) gets the same summary
+            summary = voice.taste_summary(profile, seed=stable_number(profile.user_id) % (2**31 - 1))
+            profile = profile.with_taste(summary or profile.taste)
+        return profile
+
+    def run_session(self, task: SessionTask) -> SessionOutcome:
+        """Simulate one session and return its events (nothing is written here)."""
+        self.start_round(task.arm, task.session)
+        user = self.train.users.index(task.user_id)
+        voice = self.voice()
+        spent = voice.tokens if voice else 0
+        profile = self.profile(user)
+        memory = replay_memory(task.prior, Memory(self.scenario.users.memory_size), self.items, self.train, profile)
+        state = SessionState(
+            profile,
+            self.taste.for_user(profile),
+            memory,
+            self.items,
+            session_rng(self.scenario.seed, task.arm, task.session, task.user_id),
+            voice,
+        )
+        ranked = self.arms[task.arm].recommend(user, self.scenario.list_length)
+        recorder = EventRecorder(task.arm, task.user_id, task.session)
+        recorder.add("session_start", value=float(len(ranked)))
+        self._browse(state, ranked, recorder)
+        tokens = (voice.tokens - spent) if voice else 0
+        recorder.add("session_end", value=float(tokens))
+        return SessionOutcome(task.arm, task.session, task.user_id, tuple(recorder.events), tokens)
+
+    def _browse(self, state: SessionState, ranked: list[int], recorder: EventRecorder) -> None:
+        k, pages, ids = self.scenario.page_size, self.scenario.pages, self.items.ids
+        watched = pages_seen = 0
+        for page_index in range(pages):
+            page = ranked[page_index * k : (page_index + 1) * k]
+            if not page:
+                break
+            pages_seen += 1
+            for position, item in enumerate(page):
+                recorder.add("impression", page=page_index, position=position, item_id=ids[item])
+            state.shown += len(page)
+            decision = self.choice.decide_page(state, page, page_index)
+            for position, (item, seen, rating) in enumerate(zip(page, decision.watched, decision.ratings, strict=True)):
+                if seen:
+                    watched += 1
+                    self._watch(state, recorder, page_index, position, item, rating, decision.feeling)
+            if decision.leave:
+                recorder.add("exit", page=page_index)
+                break
+            if page_index + 1 < pages and len(ranked) > (page_index + 1) * k:
+                recorder.add("next_page", page=page_index)
+        summary = f"You saw {state.shown} movies on {pages_seen} pages and watched {watched}."
+        satisfaction, reason = self.choice.interview(state, summary, watched)
+        recorder.add("interview", value=float(satisfaction), text=reason)
+
+    def _watch(
+        self,
+        state: SessionState,
+        recorder: EventRecorder,
+        page: int,
+        position: int,
+        item: int,
+        rating: int,
+        feeling: str,
+    ) -> None:
+        recorder.add(
+            "watch", page=page, position=position, item_id=self.items.ids[item], rating=rating, text=feeling or None
+        )
+        state.memory.remember(Watch(item, rating, feeling))
+        state.ratings.append(rating)
+        if state.memory.due_for_reflection(self.scenario.users.reflect_every):
+            text = self.choice.reflection_text(state)
+            state.memory.reflect(text, self.items, state.profile.mean_rating)
+            recorder.add("reflection", text=text)
+
+
+@dataclass
+class EventRecorder:
+    """Numbers a session's events in the order they happen."""
+
+    arm: str
+    user_id: str
+    session: int
+    events: list[Event] = field(default_factory=list)
+
+    def add(self, kind: str, **values: object) -> None:
+        self.events.append(Event(self.arm, self.user_id, self.session, len(self.events), kind, **values))  # type: ignore[arg-type]
+
+
+def replay_memory(
+    prior: tuple[Event, ...], memory: Memory, items: SimItems, train: Interactions, profile: UserProfile
+) -> Memory:
+    """Rebuild a user's memory from the watch and reflection events of earlier rounds."""
+    for event in prior:
+        if event.kind == "watch" and event.item_id is not None:
+            memory.remember(Watch(train.items.index(event.item_id), int(event.rating or 0), event.text or ""))
+        elif event.kind == "reflection":
+            memory.reflect(event.text or "", items, profile.mean_rating)
+    return memory
+
+
+def split_label(scenario: Scenario) -> str:
+    return f"sim-random{scenario.fidelity.holdout:g}-seed{scenario.seed}"
+
+
+def fit_scorer(scenario: Scenario, train: Interactions, dataset_key: str, split_name: str) -> Recommender:
+    """The users' taste model on ``train`` (fitted once, then loaded from the model store)."""
+    model = make_model(scenario.users.taste_model)
+    fitted, _ = ModelStore().fit_or_load(model, train, None, dataset_key, split_name)
+    return fitted
+
+
+def load_or_calibrate(
+    run_dir: Path, scenario: Scenario, train: Interactions, items: SimItems, dataset_key: str, split_name: str
+) -> Calibration:
+    """The run's calibration: read from the run folder, or fitted on ``train`` and stored there."""
+    path = run_dir / CALIBRATION_FILE
+    if path.is_file():
+        return Calibration.model_validate_json(path.read_text())
+    calibration = cached_calibration(scenario, train, items, dataset_key, split_name)
+    write_atomically(path, calibration.model_dump_json(indent=2))
+    return calibration
+
+
+def cached_calibration(
+    scenario: Scenario, train: Interactions, items: SimItems, dataset_key: str, split_name: str
+) -> Calibration:
+    """A calibration is fixed by the data, split, taste model and page size: fit it once per state home."""
+    key = f"{dataset_key}-{split_name}-{scenario.users.taste_model}-neg{scenario.fidelity.negatives}"
+    path = state_dir("sim", "calibrations") / f"{key}.json"
+    if path.is_file():
+        return Calibration.model_validate_json(path.read_text())
+    calibration = calibrate(
+        train,
+        items,
+        lambda data, tag: fit_scorer(scenario, data, dataset_key, f"{split_name}-{tag}"),
+        scenario.seed,
+        scenario.fidelity.negatives,
+    )
+    write_atomically(path, calibration.model_dump_json(indent=2))
+    return calibration
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    staging.write_text(text)
+    os.replace(staging, path)
+
+
+def feedback_path(run_dir: Path, arm: str, session: int) -> Path:
+    return run_dir / "feedback" / f"{arm}-round{session}.json"
+
+
+def load_feedback(run_dir: Path, arm: str, session: int, train: Interactions) -> Interactions:
+    """The watches of rounds before ``session`` as interactions (empty before the first round's end)."""
+    from agentrec.sim.recommenders import feedback_interactions
+
+    path = feedback_path(run_dir, arm, session)
+    watches = json.loads(path.read_text()) if path.is_file() else []
+    return feedback_interactions(train, [tuple(w) for w in watches])
