@@ -26,6 +26,7 @@ Writes ``bench/out/cf_peer.json`` and a markdown table to stdout and to
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -57,7 +58,9 @@ def model_params(dataset: str, model: str, sasrec_budget: float) -> dict[str, An
         return {"l2": 250.0 if dataset == "ml-100k" else 500.0}
     if model == "sasrec":
         return {"time_budget_s": sasrec_budget}
-    return {}  # mostpop: none; bpr: agentrec's tuned defaults (implicit's BPR, not Adam)
+    if model == "bpr":  # RecBole's recipe is BPR's default; validate at the table's cutoff
+        return {"eval_k": DATASETS[dataset]["k"]}
+    return {}  # mostpop: none
 
 
 def data_home() -> Path:
@@ -84,8 +87,10 @@ def agentrec_worker(args: argparse.Namespace) -> int:
 
     from agentrec.data.store import open_dataset
     from agentrec.eval.offline import evaluate_models
+    from agentrec.recsys.registry import model_class
     from agentrec.recsys.threads import pin_threads
 
+    model_class(args.model)  # the model's own imports (torch for BPR/SASRec) are import time, not fit
     imported = time.perf_counter()
     pin_threads()
     params = json.loads(args.params)
@@ -103,11 +108,27 @@ def agentrec_worker(args: argparse.Namespace) -> int:
     sas_logger.setLevel(logging.INFO)
     sas_logger.addHandler(Curve())
     load_before = [round(x, 2) for x in os.getloadavg()]
+    selection: dict[str, Any] | None = None
+    if args.protocol == "given" and args.model == "bpr":
+        selection = select_epochs(args.dataset, args.model, params)
+        params = params | {"max_epochs": selection["best_epoch"]}
     t0 = time.perf_counter()
     store = open_dataset(args.dataset)
     loaded = time.perf_counter()
-    _, results = evaluate_models(store, [args.model], args.protocol, args.k, model_params={args.model: params})
+    marks: dict[str, float] = {}
+    cpu_marks: dict[str, float] = {}
+
+    def progress(message: str) -> None:  # "<model>: fitting" comes once the split and test set exist
+        stage = message.split(": ", 1)[1].split(" ", 1)[0]  # "fitting", then "ranking"
+        marks.setdefault(stage, time.perf_counter())
+        cpu_marks.setdefault(stage, time.process_time())
+
+    _, results = evaluate_models(
+        store, [args.model], args.protocol, args.k, model_params={args.model: params}, progress=progress
+    )
     done = time.perf_counter()
+    cpu_done = time.process_time()
+    prepared = marks["fitting"]
     r = results[0]
     k = args.k
     out: dict[str, Any] = {
@@ -115,15 +136,21 @@ def agentrec_worker(args: argparse.Namespace) -> int:
         "params": params,
         "config": r.config,
         "import_seconds": round(imported - started, 3),
-        "load_seconds": round(loaded - t0, 3),
-        "fit_seconds": round(r.fit_seconds, 3),
-        "eval_seconds": round(done - loaded - r.fit_seconds, 3),  # ranking + metrics + CIs
+        # open + split + test set + popularity/genres: RecBole's load_seconds also holds its split
+        "load_seconds": round(prepared - t0, 3),
+        "open_seconds": round(loaded - t0, 3),
+        "fit_seconds": round(r.fit_seconds, 3),  # includes writing the model to the model store
+        "eval_seconds": round(done - prepared - r.fit_seconds, 3),  # ranking + metrics + CIs
         "rank_seconds": round(r.score_seconds, 3),
+        "fit_cpu_seconds": round(cpu_marks["ranking"] - cpu_marks["fitting"], 3),
+        "eval_cpu_seconds": round(cpu_done - cpu_marks["ranking"], 3),
         "total_seconds": round(done - t0, 3),
         "loaded_from_store": r.loaded,
         "loadavg_before": load_before,
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
+    if selection is not None:
+        out["selection"] = selection
     if curve:
         out["learning_curve"] = curve
         best = max(curve, key=lambda c: c["val_ndcg"])
@@ -137,37 +164,63 @@ def agentrec_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def matched_protocol(store: Any, model: str, params: dict[str, Any], k: int, np: Any) -> dict[str, Any]:
-    """RecBole's ml-100k protocol in agentrec: float32 timestamps, train-only scoring history."""
-    import dataclasses
+def select_epochs(dataset: str, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    """RecBole's stage 1 on the given split: fit on train, early-stop on valid, keep the epoch count.
 
+    ``evaluate_models`` fits on train + valid without validation under ``given``, so an
+    iterative model needs its epoch count chosen first, exactly as the peer run does.
+    """
+    from agentrec.data.protocols import make_split
+    from agentrec.data.store import open_dataset
+    from agentrec.recsys.registry import make_model
+
+    t0 = time.perf_counter()
+    split = make_split(open_dataset(dataset), "given", 0)
+    fitted = make_model(model, **params).fit(split.train, split.valid)
+    curve = getattr(fitted, "learning_curve", [])
+    return {
+        "best_epoch": int(getattr(fitted, "best_epoch", 0)),
+        "epochs": len(curve),
+        "best_val_ndcg": round(max((r.val_ndcg for r in curve), default=float("nan")), 4),
+        "total_seconds": round(time.perf_counter() - t0, 3),
+        "seconds_per_epoch": round(sum(r.seconds for r in curve) / max(len(curve), 1), 3),
+    }
+
+
+def matched_protocol(store: Any, model: str, params: dict[str, Any], k: int, np: Any) -> dict[str, Any]:
+    """RecBole's ml-100k protocol in agentrec: the same split, scores from the train history only.
+
+    The peer run writes dense timestamp ranks, so RecBole's leave-one-out split is now
+    agentrec's; what remains is that RecBole's general models score from train only
+    (its ``interaction_matrix``) while ``evaluate_models`` adds the validation item.
+    """
     from agentrec.data.splits import leave_one_out
     from agentrec.eval.metrics import accuracy_per_user, mean_metrics
     from agentrec.eval.offline import test_set
     from agentrec.recsys.registry import make_model
 
-    data = store.interactions()
-    exact = leave_one_out(data)
-    rounded = dataclasses.replace(data, ts=data.ts.astype(np.float32).astype(np.float64))
-    split = leave_one_out(rounded)
-    moved = int((exact.test.item[np.argsort(exact.test.user)] != split.test.item[np.argsort(split.test.user)]).sum())
+    split = leave_one_out(store.interactions())
     tests = test_set(split)
     fitted = make_model(model, **params).fit(split.train, split.valid)
     # scores from train only (RecBole's interaction_matrix), train + valid masked
     ranked = fitted.recommend_many(tests.users, k, exclude_seen=True, exclude=tests.history.to_csr(binary=True))
     metrics = mean_metrics(accuracy_per_user(ranked, tests.relevant, k))
+    test = split.test
+    pairs = [f"{test.users.id(int(u))}\t{test.items.id(int(i))}" for u, i in zip(test.user, test.item, strict=True)]
     return {
         "metrics": {m: round(metrics[f"{m}@{k}"], 4) for m in METRICS},
-        "test_items_moved_by_float32_timestamps": moved,
+        # recbole_run.py hashes its test set the same way: equal digests = the same split
+        "test_split_sha1": hashlib.sha1("\n".join(sorted(pairs)).encode()).hexdigest(),
     }
 
 
-def run_agentrec(dataset: str, model: str, sasrec_budget: float, matched: bool) -> dict[str, Any]:
+def run_agentrec(dataset: str, model: str, sasrec_budget: float, matched: bool, threads: int) -> dict[str, Any]:
     cfg = DATASETS[dataset]
     params = model_params(dataset, model, sasrec_budget)
     with tempfile.TemporaryDirectory(prefix="agentrec-cfpeer-") as home:
         result = Path(home) / "result.json"
-        env = dict(os.environ, AGENTREC_HOME=home, AGENTREC_DATA_HOME=str(data_home()))
+        # the same thread count as the peer for every library (pin_threads reads AGENTREC_THREADS)
+        env = dict(os.environ, AGENTREC_HOME=home, AGENTREC_DATA_HOME=str(data_home()), AGENTREC_THREADS=str(threads))
         cmd = [sys.executable, str(Path(__file__).resolve()), "_agentrec", "--dataset", dataset_arg(dataset),
                "--model", model, "--protocol", cfg["protocol"], "--k", str(cfg["k"]),
                "--params", json.dumps(params), "--json", str(result)]  # fmt: skip
@@ -186,14 +239,14 @@ def run_agentrec(dataset: str, model: str, sasrec_budget: float, matched: bool) 
 # --------------------------------------------------------------------------- RecBole side
 
 
-def run_peer(dataset: str, models: list[str], sasrec_budget: float) -> None:
+def run_peer(dataset: str, models: list[str], sasrec_budget: float, threads: int) -> None:
     """Set up the peer venv and run RecBole; new models are merged into recbole_<dataset>.json."""
     subprocess.run(["bash", str(REPO / "bench" / "peer" / "setup_recbole.sh")], check=True)
     target = OUT_DIR / f"recbole_{dataset}.json"
     fresh = OUT_DIR / f"recbole_{dataset}.cf_peer-run.json"
     cmd = [str(PEER_VENV / "bin" / "python"), str(REPO / "bench" / "peer" / "recbole_run.py"),
            "--dataset", dataset, "--models", ",".join(PEER_NAME[m] for m in models),
-           "--sasrec-budget-seconds", str(sasrec_budget), "--threads", "1", "--out", str(fresh)]  # fmt: skip
+           "--sasrec-budget-seconds", str(sasrec_budget), "--threads", str(threads), "--out", str(fresh)]  # fmt: skip
     env = dict(os.environ, AGENTREC_DATA_HOME=str(data_home()), TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
     subprocess.run(cmd, env=env, check=True)
     new = json.loads(fresh.read_text())
@@ -235,23 +288,27 @@ def table(results: dict[str, Any]) -> str:
             "",
             "| model | metric | agentrec | RecBole | rel. diff | agentrec, RecBole's protocol | rel. diff | "
             "agentrec fit+eval s | RecBole fit+eval s | ratio R/a | "
+            "agentrec fit+eval CPU s | RecBole fit+eval CPU s | ratio R/a | "
             "agentrec load+fit+eval s | RecBole load+fit+eval s | ratio R/a |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for model, row in block["models"].items():
             a, p = row["agentrec"], row.get("recbole") or {}
             matched = (a.get("matched") or {}).get("metrics", {})
             a_fe = a["fit_seconds"] + a["eval_seconds"]
             p_fe = (p.get("fit_seconds") or 0) + (p.get("eval_seconds") or 0) if p else None
+            a_cpu = (a["fit_cpu_seconds"] + a["eval_cpu_seconds"]) if "fit_cpu_seconds" in a else None
+            p_cpu = (p["fit_cpu_seconds"] + p["eval_cpu_seconds"]) if "fit_cpu_seconds" in p else None
             for i, metric in enumerate(("hit", "ndcg") if k == 10 else ("recall", "ndcg")):
                 key = f"{metric}@{k}"
                 av, pv = a["metrics"][metric], (p.get("metrics") or {}).get(key)
                 mv = matched.get(metric)
                 times = (
                     [f"{a_fe:.2f}", f"{p_fe:.2f}" if p_fe else "-", ratio(p_fe, a_fe),
+                     f"{a_cpu:.2f}" if a_cpu else "-", f"{p_cpu:.2f}" if p_cpu else "-", ratio(p_cpu, a_cpu),
                      f"{a['total_seconds']:.2f}", f"{p['total_seconds']:.2f}" if p else "-",
                      ratio(p.get("total_seconds"), a["total_seconds"])]
-                    if i == 0 else [""] * 6
+                    if i == 0 else [""] * 9
                 )  # fmt: skip
                 peer_text = f"{pv:.4f}" if pv is not None else "-"
                 matched_text = f"{mv:.4f}" if mv is not None else "-"
@@ -259,7 +316,7 @@ def table(results: dict[str, Any]) -> str:
                     f"| {model if i == 0 else ''} | {key} | {av:.4f} | {peer_text} | {rel(av, pv)} | "
                     f"{matched_text} | {rel(mv, pv)} | " + " | ".join(times) + " |"
                 )
-        lines.append("")
+        lines += ["", *notes(block), ""]
         sas = block["models"].get("sasrec")
         if sas:
             a, p = sas["agentrec"], sas.get("recbole") or {}
@@ -280,6 +337,36 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def notes(block: dict[str, Any]) -> list[str]:
+    """Split identity, load averages and BPR's epoch selection under a dataset's table."""
+    lines = []
+    ours = {(row["agentrec"].get("matched") or {}).get("test_split_sha1") for row in block["models"].values()}
+    peers = {(row.get("recbole") or {}).get("test_split_sha1") for row in block["models"].values()}
+    ours.discard(None)
+    peers.discard(None)
+    if ours and peers:
+        same = "the same split" if ours == peers and len(ours) == 1 else "DIFFERENT splits"
+        lines.append(f"* Test split sha1: agentrec {sorted(ours)}, RecBole {sorted(peers)}: {same}.")
+    loads = []
+    for model, row in block["models"].items():
+        peer_load = (row.get("recbole") or {}).get("loadavg_before", ["-"])[0]
+        loads.append(f"{model} {row['agentrec']['loadavg_before'][0]:.1f} / {peer_load}")
+    lines.append("* 1-minute load average at each model's start (agentrec / RecBole): " + ", ".join(loads) + ".")
+    bpr = block["models"].get("bpr")
+    if bpr and "selection" in bpr["agentrec"]:
+        sel, peer = bpr["agentrec"]["selection"], (bpr.get("recbole") or {}).get("selection") or {}
+        peer_valid = ((bpr.get("recbole") or {}).get("valid_metrics") or {}).get(f"ndcg@{block['k']}", float("nan"))
+        lines.append(
+            f"* BPR epoch selection (fit on train, early stopping on valid NDCG@{block['k']}, not in the times "
+            f"above on either side): agentrec best epoch {sel['best_epoch']} of {sel['epochs']}, valid NDCG "
+            f"{sel['best_val_ndcg']:.4f}, {sel['total_seconds']:.0f} s ({sel['seconds_per_epoch']:.2f} s/epoch "
+            f"with validation); RecBole best epoch {(peer.get('best_epoch') or 0) + 1} of {peer.get('epochs')}, "
+            f"valid NDCG {peer_valid:.4f}, "
+            f"{peer.get('total_seconds', float('nan')):.0f} s."
+        )
+    return lines
+
+
 def readme(results: dict[str, Any], command: str) -> str:
     return f"""# agentrec vs RecBole: side by side
 
@@ -291,47 +378,63 @@ Generated by `bench/cf_peer.py` at {results["finished_utc"]} on {results["host"]
 ```
 
 * agentrec: one subprocess per model, fresh `AGENTREC_HOME`, `evaluate_models` with the
-  parameters in `bench/out/cf_peer.json`; "load+fit+eval" is dataset open + split + fit
-  + full-ranking evaluation (metrics, bootstrap CIs), excluding interpreter start and
-  imports, as RecBole's `total_seconds` does.
+  parameters in `bench/out/cf_peer.json`. "fit+eval" is the fit (including writing the
+  model to agentrec's model store) + full-ranking evaluation (metrics, beyond-accuracy
+  metrics, bootstrap CIs); "load+fit+eval" adds the dataset open, the split and the test
+  set, excluding interpreter start and imports, as RecBole's `total_seconds` does.
 * RecBole: `bench/out/recbole_<dataset>.json` ({"reused" if results["reuse_peer"] else "run now"});
   fit+eval = `fit_seconds` + `eval_seconds`, load+fit+eval = `total_seconds` (one
-  process, 1 thread). Check the RecBole files' own load averages: they were measured on
-  a shared machine, so the peer's times are pessimistic there.
-* "agentrec, RecBole's protocol": agentrec's model on RecBole's exact ml-100k split
-  (timestamps rounded to float32, as RecBole stores `timestamp:float`) with scores from
-  the train history only, as RecBole's general models do.
+  process, 1 thread). Both sides ran on a machine shared with other jobs: see the load
+  averages under each table.
+* "agentrec, RecBole's protocol" (ml-100k): agentrec's model on the same split with
+  scores from the train history only, as RecBole's general models do (`evaluate_models`
+  scores from train + validation). The peer now writes dense timestamp ranks, so both
+  libraries split identically (the sha1 of the test pairs is shown under the table).
+* BPR is agentrec's PyTorch BPR with RecBole's recipe (`agentrec/recsys/bpr.py`). On
+  ml-1m-implicit both sides first pick the epoch count on train/valid, then refit on
+  train + valid for that many epochs; the tables time the refit and the test.
+* Threads: {results.get("threads", 1)} for both sides (`--threads`: RecBole's `--threads`,
+  agentrec's `AGENTREC_THREADS`). "CPU s" is the process CPU time of fit+eval on each
+  side. Other jobs shared the two cores, so wall time also counts time spent waiting for
+  a core; with one thread per side, CPU time is the steadier speed measure.
 * rel. diff = agentrec / RecBole - 1. ratio R/a = RecBole time / agentrec time.
 
 {table(results)}
 {curve(results)}
 ## Why the numbers differ
 
-* **EASE and ItemKNN, ml-100k:** RecBole reads `timestamp:float` into a float32 tensor.
-  Near 8.8e8 float32 steps by 64 s, so interactions up to a minute apart tie, and
-  RecBole's stable sort then takes the last *file line* of the tied group as "last by
-  time". This moves the test item of 149 of the 943 users (and the validation item of
-  254). agentrec sorts the exact integer timestamps (file order breaks only exact ties).
-  On RecBole's split and with RecBole's train-only scoring history, agentrec's EASE
-  (λ=250) and ItemKNN (k=100, shrink 0) reproduce RecBole to all four digits
-  (.1527/.0789 and .1145/.0630). The fix belongs to the peer run, not to agentrec:
-  `bench/peer/recbole_run.py` should write the dense rank of the timestamp (49,282
-  distinct values, exact in float32) instead of the raw value. The small remaining
-  ItemKNN difference in agentrec's own protocol (-1% NDCG) is the history: agentrec's
-  `evaluate_models` scores every model from train + validation, RecBole's general
-  models from train only.
-* **MostPop:** RecBole's `Pop.calculate_loss` counts each item once per training
-  batch in which it appears, sampled negatives included (104,837 counts for 98,114
-  training rows on ml-100k). With the true train counts put into RecBole's model, its
-  test is .0891/.0432 against agentrec's .0880/.0429 on the same split (-1.2%/-0.7%:
-  ties between equally popular items). On ml-1m-implicit the same quirk gives +1.3%/+1.7%.
+* **The ml-100k split (fixed).** RecBole reads `timestamp:float` into float32, which
+  steps by 64 s near 8.8e8; its stable sort then took the last *file line* of a tied
+  group as "last by time" and moved the test item of 149 users. `recbole_run.py` now
+  writes the dense rank of the timestamp (49,282 distinct values, exact in float32), so
+  per-user order and file-order tie-breaking are agentrec's (`leave_one_out` sorts by
+  user, time, then row; the store keeps `u.data`'s row order). The test pairs hash to
+  the same sha1 on both sides.
+* **ItemKNN and EASE, ml-100k:** on the same split and with RecBole's train-only
+  scoring history, agentrec reproduces RecBole to four digits (.1124/.0619 and
+  .1347/.0698). The agentrec column is higher (+1.9%/+0.8% and +3.9%/+2.9%) because
+  `evaluate_models` scores from train + validation: the validation item is the user's
+  most recent one, and RecBole's general models never see it.
+* **MostPop (+19% on ml-100k):** RecBole's `Pop.calculate_loss` counts an item once per
+  training batch in which it appears, sampled negatives included (104,946 counts for
+  98,114 training rows). With the true train counts injected into RecBole's Pop on the
+  same split, RecBole gives .0859/.0444 against agentrec's .0859/.0449: the hit rate is
+  identical, and the NDCG difference (+1.1%) is the order among equally popular items
+  (agentrec ranks ties by item index). Popularity is counted on train on both sides
+  (agentrec's MostPop ignores the validation history at test time), so agentrec is not
+  changed. The same quirk gives +1.3%/+1.7% on ml-1m-implicit.
 * **ItemKNN and EASE, ml-1m-implicit (given split):** identical to four digits.
-* **BPR:** not the same algorithm. agentrec wraps `implicit`'s BPR (SGD, lr .01,
-  reg .01, 200 epochs, no early stopping); RecBole trains BPR with Adam (lr 1e-3, batch
-  2048) and early stopping on validation NDCG. Close on ml-100k with RecBole's protocol
-  (-5%/-2%), far below on ml-1m-implicit (-32% Recall@20).
-* **SASRec:** different implementations at equal budget (see above); RecBole's split
-  also carries the float32 timestamp ordering.
+* **BPR:** the same recipe now (64-d embeddings, Xavier-normal init, Adam lr 1e-3, batch
+  2,048, one uniform unseen negative, early stopping on validation NDCG, refit for the
+  chosen epoch count on ml-1m-implicit). What still differs is the random streams (init,
+  shuffling, negatives) and the stopping rule: RecBole stops after 11 evaluations
+  without improvement and keeps the later of two epochs tied at 4 decimals, agentrec
+  after 10 with strict improvement. Validation NDCG@20 on ml-1m-implicit is .1828 against
+  .1817; the test differences (ml-100k +1.8% HR / -0.3% NDCG, ml-1m-implicit -1.6%
+  Recall / -0.1% NDCG) are within agentrec's own spread over seeds (bench/README.md,
+  "BPR seed spread").
+* **SASRec:** not rerun; different implementations at equal budget (see above), and
+  RecBole's SASRec split is the old float32 one.
 """
 
 
@@ -368,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse-peer", action="store_true", help="read bench/out/recbole_*.json, do not run RecBole")
     p.add_argument("--sasrec-budget-seconds", type=float, default=600.0)
     p.add_argument("--no-matched", action="store_true", help="skip the untimed RecBole-protocol check")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for both sides (RecBole's --threads, agentrec's AGENTREC_THREADS)")  # fmt: skip
     p.add_argument("--out", default=str(OUT_DIR / "cf_peer.json"))
     p.add_argument("--readme", default=str(REPO / "bench" / "README_cf_peer.md"))
     p.add_argument("--render-only", action="store_true", help="rewrite the README from --out; run nothing")
@@ -394,19 +499,20 @@ def main(argv: list[str] | None = None) -> int:
         "host": f"{platform.node()}, {os.cpu_count()} cores",
         "loadavg_before": [round(x, 2) for x in os.getloadavg()],
         "reuse_peer": args.reuse_peer,
+        "threads": args.threads,
         "datasets": {},
     }
     for dataset in datasets:
         cfg = DATASETS[dataset]
         todo = [m for m in models if m in cfg["models"]]
         if not args.reuse_peer:
-            run_peer(dataset, todo, args.sasrec_budget_seconds)
+            run_peer(dataset, todo, args.sasrec_budget_seconds, args.threads)
         peer = load_peer(dataset)
         block: dict[str, Any] = {"protocol": cfg["protocol"], "k": cfg["k"],
                                  "sasrec_budget_seconds": args.sasrec_budget_seconds, "models": {}}  # fmt: skip
         for model in todo:
             print(f"cf_peer: agentrec {model} on {dataset} ...", file=sys.stderr, flush=True)
-            ours = run_agentrec(dataset, model, args.sasrec_budget_seconds, not args.no_matched)
+            ours = run_agentrec(dataset, model, args.sasrec_budget_seconds, not args.no_matched, args.threads)
             block["models"][model] = {"agentrec": ours, "recbole": peer["models"].get(PEER_NAME[model])}
         block["recbole_meta"] = {k: v for k, v in peer.items() if k != "models"}
         results["datasets"][dataset] = block

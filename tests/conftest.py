@@ -3,6 +3,10 @@
 Tests that need MovieLens read it from ``AGENTREC_DATA_HOME``. Offline and
 without the data, they skip with a reason that says how to get it; with
 ``AGENTREC_REQUIRE_DATA=1`` (as CI sets) a missing dataset fails instead.
+
+Real components every test folder shares live here too, one per session: the
+embedded SmolLM2 model, a llama.cpp server on loopback serving the same GGUF,
+and a small catalog with a planted taste structure.
 """
 
 from __future__ import annotations
@@ -10,10 +14,19 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from agentrec.llm.local import LocalChatModel
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -99,3 +112,105 @@ def ml_latest_small() -> Path:
 @pytest.fixture
 def ml1m_implicit() -> Path:
     return real_dataset("ml-1m-implicit")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def local_model() -> LocalChatModel:
+    """The embedded SmolLM2 model (loaded once for the whole session)."""
+    from agentrec.llm.local import LocalChatModel
+
+    return LocalChatModel()
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``llama_cpp.server`` on loopback serving the bundled GGUF; yields its /v1 URL."""
+    from agentrec.llm.local import bundled_gguf_path
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "llama_server.log"
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(bundled_gguf_path()),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+                "--n_threads",
+                "1",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(base, process, log)
+        yield f"{base}/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited early:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/v1/models", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail(f"llama_cpp.server not ready after 90 s:\n{log.read_text()[-2000:]}")
+
+
+# A catalog with a planted taste structure. Two user groups: "comedy" users only
+# watch comedies, "horror" users only horror films. A personalised backbone must
+# therefore fill each user's list with unseen films of the user's own genre; the
+# catalog also has one drama nobody watched.
+N_PER_GENRE = 12
+N_USERS_PER_GROUP = 15
+ITEMS_PER_USER = 7
+
+
+def write_planted_catalog(folder: Path, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = ["item_id,title,genres,year"]
+    for i in range(N_PER_GENRE):
+        items.append(f"c{i},Comedy Film {i} ({1980 + i}),Comedy,{1980 + i}")
+        items.append(f"h{i},Horror Film {i} ({1990 + i}),Horror|Thriller,{1990 + i}")
+    items.append("d0,Lonely Drama (1975),Drama,1975")
+    rows = ["user_id,item_id,rating,timestamp"]
+    for group, prefix in (("cu", "c"), ("hu", "h")):
+        for u in range(N_USERS_PER_GROUP):
+            chosen = rng.choice(N_PER_GENRE, size=ITEMS_PER_USER, replace=False)
+            for t, i in enumerate(chosen):
+                rows.append(f"{group}{u},{prefix}{i},{int(rng.integers(3, 6))},{1000 + 10 * t}")
+    (folder / "items.csv").write_text("\n".join(items) + "\n")
+    (folder / "interactions.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def planted_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The planted catalog as a dataset folder named ``planted`` (its store name)."""
+    return write_planted_catalog(tmp_path_factory.mktemp("planted") / "planted")

@@ -49,8 +49,11 @@ class ItemList(ToolResult):
     source: str
     items: list[ItemBrief]
     pool_size: int
+    repeated: bool = False
 
     def observation(self) -> str:
+        if self.repeated:
+            return f"{self.source}: already gathered with these arguments; nothing new. Pool: {self.pool_size} items."
         if not self.items:
             return f"{self.source}: no items matched. Pool: {self.pool_size} items."
         shown = "; ".join(item.title for item in self.items[:SHOWN_IN_OBSERVATION])
@@ -107,27 +110,12 @@ def _top_allowed(scores: np.ndarray, allowed: BoolArray, k: int) -> IntArray:
 
 def _gathered(context: ToolContext, source: str, arguments: dict[str, object], items: IntArray) -> ItemList:
     if any(g.tool == source and g.arguments == arguments for g in context.pool.lists):
-        # Small models repeat their last call; a repeat adds nothing, so say what else to try.
-        raise ToolRetry(f"you already called {source} with these arguments; {_alternatives(context)}")
+        # A repeated call adds nothing; pooling it twice would only double its weight in fusion.
+        return ItemList(source=source, items=[], pool_size=len(context.pool), repeated=True)
     kept = context.pool.add(source, arguments, items, context.step)
     return ItemList(
         source=source, items=[ItemBrief.of(context, item) for item in kept], pool_size=len(context.pool)
     )
-
-
-def _alternatives(context: ToolContext) -> str:
-    """A hint naming calls the user's history suggests and the pool does not hold yet."""
-    attributes = context.workspace.attributes
-    done = {(g.arguments.get("attribute"), g.arguments.get("value")) for g in context.pool.lists}
-    ideas = [
-        f"retrieve(attribute={name}, value={value})"
-        for name in attributes.names
-        for value in attributes.top_values(name, context.history.items, 3)
-        if (name, value) not in done
-    ][:3]
-    if len(context.history.items):
-        ideas.append(f"similar(item={context.record(int(context.history.items[-1])).label!r})")
-    return "try " + ", ".join(ideas) + " or finish"
 
 
 @tool

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from agentrec.agent.pool import CandidatePool
+from agentrec.agent.pool import BoolArray, CandidatePool
 from agentrec.agent.workspace import AgentWorkspace, UserHistory
 from agentrec.core.errors import ToolRetry
 from agentrec.data.records import ItemRecord
@@ -43,6 +43,21 @@ class ToolContext:
     def history(self) -> UserHistory:
         return self.workspace.history(self.user)
 
+    @property
+    def user_id(self) -> str:
+        """Who the run is for, as the run record names them."""
+        return self.workspace.user_id(self.user)
+
+    def eligible(self) -> BoolArray:
+        """Items the run may ever return, whatever the pool's constraints: those the user has not seen."""
+        unseen = np.ones(self.workspace.n_items, dtype=bool)
+        unseen[self.history.items] = False
+        return unseen
+
+    def target(self) -> int | None:
+        """The held-out item the run is scored against (None when there is none)."""
+        return self.workspace.target(self.user)
+
     def scores(self, role: ModelRole) -> FloatArray:
         """The ``role`` model's score for every item, for this user (computed once)."""
         if role not in self._scores:
@@ -61,5 +76,8 @@ class ToolContext:
         items = self.workspace.split.train.items
         if text in items:
             return items.index(text)
+        exact = self.workspace.title_index.get(text.lower())
+        if exact is not None:
+            return exact
         found = self.workspace.store.catalog.resolve(text)  # DataError (with suggestions) is shown to the model
         return items.index(found.item_id)

@@ -198,6 +198,7 @@ def report(
                 "fallback": sum(run.fallback for run in runs) / len(runs),
                 "filled": sum(run.filled > 0 for run in runs) / len(runs),
             },
+            "ungrounded_items": ungrounded_items(service, runs),
             "median_tool_ms": _median_tool_ms(runs),
         }
         if baseline is not None and name != "backbone":
@@ -218,6 +219,18 @@ def report(
         "policies": policies,
         "per_user": [_per_user_row(run) for result in results.values() for run in result.runs],
     }
+
+
+def ungrounded_items(service: AgentService, runs: list[AgentRun]) -> int:
+    """Items in final lists that are not catalog items or that the user has already seen (must be 0)."""
+    workspace = service.workspace
+    vocabulary = workspace.split.train.items
+    bad = 0
+    for run in runs:
+        seen = set(workspace.history(workspace.user_index(run.user_id)).items.tolist())
+        for item_id in run.item_ids:
+            bad += item_id not in vocabulary or vocabulary.index(item_id) in seen
+    return bad
 
 
 def _comparison(baseline: np.ndarray, values: np.ndarray, seed: int) -> dict[str, float]:

@@ -4,8 +4,9 @@ One readable loop. Each step the model writes a thought and one tool call
 (grammar-constrained on the embedded model, native tool calls on providers). An
 invalid step (unparseable reply, unknown tool, bad arguments, a tool's
 ``ToolRetry``) gets one re-ask showing the problem; a second failure skips the
-step and the failure is shown to the model. After ``max_steps`` steps, or on
-``finish``, the pool is fused into the final top-k. Guardrails live in the tools
+step and the failure is shown to the model. The run ends on ``finish``, after
+``max_steps`` steps, or after ``max_skipped_steps`` skipped steps (default 1),
+and the pool is fused into the final top-k. Guardrails live in the tools
 and in ``finalise``, never as branches here.
 """
 
@@ -22,16 +23,26 @@ from agentrec.agent.registry import ToolOutcome, ToolRegistry
 from agentrec.agent.trace import AgentRun, AgentStep
 from agentrec.core.errors import ModelBackendError
 from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings, Message
+from agentrec.llm.structured import InvalidStructuredReply
 from agentrec.recsys.ranker import LearnedFusion
 
 FINISH = "finish"
+Progress = Callable[[str], None]
 
 
 @dataclass
-class _Tally:
+class StepTally:
+    """What a run's steps cost and how often they failed; ``progress`` hears what is happening now."""
+
     turns: list[AssistantTurn] = field(default_factory=list)
     reasks: int = 0
     skipped: int = 0
+    backend_errors: list[str] = field(default_factory=list)
+    progress: Progress | None = None
+
+    def announce(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
 
 
 def run_agent(
@@ -44,32 +55,52 @@ def run_agent(
     """Run the surrogate-user loop for ``context.user`` and return the grounded run record."""
     started = time.perf_counter()
     seed_pool(context, settings)
-    messages = opening_messages(context)
-    generation = GenerationSettings(max_tokens=settings.step_tokens, tool_choice="required", seed=settings.seed)
-    tally, steps = _Tally(), []
-    stops = stop_listeners(settings)
-    for index in range(1, settings.max_steps + 1):
-        context.step = index
-        step, reply, observation = _step(index, context, model, registry, messages, generation, tally)
-        steps.append(step)
-        if reply is not None:
-            messages += [reply.as_message(), Message.tool_result(step.tool, observation, _call_id(reply))]
-        if any(stop(steps) for stop in stops):
-            break
+    tally = StepTally()
+    steps = gather(context, model, registry, settings, opening_messages(context), tally)
     return finalise(
         context, settings, policy="agent", model=model, ranker=ranker, steps=steps, turns=tally.turns,
         reasks=tally.reasks, skipped=tally.skipped, started=started,
     )  # fmt: skip
 
 
+def gather(
+    context: ToolContext,
+    model: ChatModel,
+    registry: ToolRegistry,
+    settings: RunSettings,
+    messages: Sequence[Message],
+    tally: StepTally,
+    first_step: int = 1,
+) -> list[AgentStep]:
+    """Up to ``settings.max_steps`` steps from ``messages``: the model calls tools that fill the pool.
+
+    ``first_step`` numbers the steps after any already taken (the chat's rule steps).
+    """
+    conversation = list(messages)
+    generation = GenerationSettings(max_tokens=settings.step_tokens, tool_choice="required", seed=settings.seed)
+    steps: list[AgentStep] = []
+    stops = stop_listeners(settings)
+    for index in range(first_step, first_step + settings.max_steps):
+        context.step = index
+        step, reply, observation = _step(index, context, model, registry, conversation, generation, tally)
+        steps.append(step)
+        if reply is not None:
+            conversation += [reply.as_message(), Message.tool_result(step.tool, observation, _call_id(reply))]
+        if any(stop(steps) for stop in stops):
+            break
+    return steps
+
+
 StopListener = Callable[[Sequence[AgentStep]], bool]
 
 
 def stop_listeners(settings: RunSettings) -> list[StopListener]:
-    """When a run ends early: on ``finish``, or after ``max_skipped_steps`` skipped steps.
+    """When a run ends early: on ``finish``, on a call that repeats an earlier one, or
+    after ``max_skipped_steps`` skipped steps.
 
-    A model that fails a step even after the re-ask rarely recovers (the embedded
-    135M model repeats the failing call), so more steps would only spend time.
+    A model that repeats itself, or fails a step even after the re-ask, rarely
+    recovers (the embedded 135M model copies its last call), so more steps would
+    only spend time; a repeat is read as "nothing more to ask for".
     """
 
     def finished(steps: Sequence[AgentStep]) -> bool:
@@ -78,7 +109,12 @@ def stop_listeners(settings: RunSettings) -> list[StopListener]:
     def stuck(steps: Sequence[AgentStep]) -> bool:
         return sum(step.status == "skipped" for step in steps) >= settings.max_skipped_steps
 
-    return [finished, stuck]
+    def repeated(steps: Sequence[AgentStep]) -> bool:
+        last = steps[-1]
+        earlier = [(step.tool, step.arguments) for step in steps[:-1] if step.status != "skipped"]
+        return last.status != "skipped" and (last.tool, last.arguments) in earlier
+
+    return [finished, stuck, repeated] if settings.stop_on_repeat else [finished, stuck]
 
 
 def _step(
@@ -88,21 +124,25 @@ def _step(
     registry: ToolRegistry,
     messages: list[Message],
     generation: GenerationSettings,
-    tally: _Tally,
+    tally: StepTally,
 ) -> tuple[AgentStep, AssistantTurn | None, str]:
     """One step with at most one re-ask. Returns the step, the reply to keep, and its observation."""
     conversation = list(messages)
     for attempt in range(2):
+        failures = len(tally.backend_errors)
         reply, problem = _ask(model, conversation, registry, generation, tally)
         outcome: ToolOutcome | None = None
         if reply is not None and problem is None:
             call = reply.tool_calls[0]
+            tally.announce(f"running {_shown_call(call.name, call.arguments)}")
             outcome = registry.call(call.name, dict(call.arguments), context)
             problem = outcome.retry_hint
         if problem is None and reply is not None and outcome is not None:
             status = "finish" if outcome.name == FINISH else ("reasked" if attempt else "ok")
             observation = _observe(outcome)
             return _record(index, reply, outcome, status, observation), reply, observation
+        if len(tally.backend_errors) > failures:
+            break  # the transport already retried (llm/ owns that); a re-ask would only fail again
         if attempt == 0:
             tally.reasks += 1
             conversation += _reask_messages(reply, problem or "no tool call")
@@ -117,12 +157,16 @@ def _ask(
     conversation: list[Message],
     registry: ToolRegistry,
     generation: GenerationSettings,
-    tally: _Tally,
+    tally: StepTally,
 ) -> tuple[AssistantTurn | None, str | None]:
     """One model call; a reply without a tool call, or an unusable one, is a problem to re-ask."""
+    tally.announce("thinking")
     try:
         reply = model.complete(conversation, tools=registry.specs(), settings=generation)
+    except InvalidStructuredReply as error:  # the model's own mistake: re-ask, as for a bad call
+        return None, str(error)
     except ModelBackendError as error:
+        tally.backend_errors.append(str(error))
         return None, str(error)
     tally.turns.append(reply)
     if not reply.tool_calls:
@@ -160,6 +204,11 @@ def _record(
         llm_ms=(reply.latency_s * 1000.0) if reply is not None else 0.0,
         tool_ms=outcome.milliseconds if outcome is not None else 0.0,
     )
+
+
+def _shown_call(name: str, arguments: dict[str, object]) -> str:
+    shown = ", ".join(f"{key}={value!r}" for key, value in arguments.items() if value not in (None, "", []))
+    return f"{name}({shown[:60]})"
 
 
 def _call_id(reply: AssistantTurn) -> str | None:

@@ -41,7 +41,8 @@ class RunSettings:
     seed_pool: int = 50
     list_size: int = 20
     step_tokens: int = 120
-    max_skipped_steps: int = 2
+    max_skipped_steps: int = 1
+    stop_on_repeat: bool = True
     seed: int = 0
 
 
@@ -127,10 +128,10 @@ def finalise(
     final = final[: settings.k]
     filled = 0 if policy == "backbone" else len(final) - min(len(grounded), settings.k)
     workspace = context.workspace
-    target = workspace.target(context.user)
+    target = context.target()
     return AgentRun(
         dataset=workspace.store.name,
-        user_id=workspace.user_id(context.user),
+        user_id=context.user_id,
         policy=policy,
         model=getattr(model, "model_id", "") if policy == "agent" or settings.fusion == "llm" else "",
         fusion="" if policy == "backbone" else settings.fusion,
@@ -148,21 +149,18 @@ def finalise(
 
 
 def _fill(context: ToolContext, n: int) -> IntArray:
-    """The backbone's list under the pool's constraints, then (if short) under "unseen" only."""
+    """The backbone's list under the pool's constraints, then (if short) under what is eligible at all."""
     within = backbone_items(context, n)
     if len(within) >= n:
         return within
-    unseen = np.ones(context.workspace.n_items, dtype=bool)
-    unseen[context.history.items] = False
-    return np.concatenate([within, _top_allowed(context.scores("backbone"), unseen, n)])
+    return np.concatenate([within, _top_allowed(context.scores("backbone"), context.eligible(), n)])
 
 
 def _grounded(context: ToolContext, items: IntArray) -> IntArray:
     """Only catalog indices the user may get, each once, in order."""
     n = context.workspace.n_items
-    unseen = np.ones(n, dtype=bool)
-    unseen[context.history.items] = False
-    kept = [int(i) for i in items if 0 <= int(i) < n and unseen[int(i)]]
+    eligible = context.eligible()
+    kept = [int(i) for i in items if 0 <= int(i) < n and eligible[int(i)]]
     return np.array(list(dict.fromkeys(kept)), dtype=np.int64)
 
 

@@ -30,6 +30,7 @@ class GatheredList:
     arguments: dict[str, Any]
     items: tuple[int, ...]
     step: int
+    weight: float = 1.0  # its share in reciprocal-rank fusion (the chat counts the model's lists for less)
 
     def describe(self) -> str:
         shown = ", ".join(f"{key}={value}" for key, value in self.arguments.items() if value not in (None, [], ""))
@@ -62,7 +63,8 @@ class CandidatePool:
         """Apply a hard constraint from now on, and to what was gathered."""
         self.allowed = self.allowed & mask
         self.lists = [
-            GatheredList(g.tool, g.arguments, tuple(i for i in g.items if self.allowed[i]), g.step) for g in self.lists
+            GatheredList(g.tool, g.arguments, tuple(i for i in g.items if self.allowed[i]), g.step, g.weight)
+            for g in self.lists
         ]
 
     def items(self) -> IntArray:
@@ -76,7 +78,7 @@ class CandidatePool:
         return len(self.items())
 
     def list_statistics(self, items: IntArray) -> dict[str, FloatArray]:
-        """Per item: how many lists hold it, its best rank, and its reciprocal-rank-fusion score."""
+        """Per item: how many lists hold it, its best rank, and its (weighted) reciprocal-rank-fusion score."""
         position = {int(item): row for row, item in enumerate(items)}
         count = np.zeros(len(items))
         best = np.full(len(items), np.inf)
@@ -88,7 +90,7 @@ class CandidatePool:
                     continue
                 count[row] += 1
                 best[row] = min(best[row], rank)
-                rrf[row] += 1.0 / (RRF_OFFSET + rank)
+                rrf[row] += gathered.weight / (RRF_OFFSET + rank)
         return {"lists": count, "best_rank": best, "rrf": rrf}
 
     def provenance(self, item: int) -> Provenance:

@@ -26,9 +26,11 @@ from agentrec.data.protocols import make_split
 from agentrec.data.records import ItemRecord
 from agentrec.data.splits import Split
 from agentrec.data.store import DatasetStore, open_dataset
+from agentrec.data.text_attributes import bare_title
 from agentrec.recsys.base import Recommender
 from agentrec.recsys.model_store import ModelStore
 from agentrec.recsys.registry import make_model
+from agentrec.recsys.threads import repin_torch
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ class AgentWorkspace:
 
     def __post_init__(self) -> None:
         self.item_years = np.array([np.nan if r.year is None else r.year for r in self.records], dtype=np.float64)
+        # Exact titles resolve in memory; only near-misses go to the catalog's fuzzy search.
+        self.title_index: dict[str, int] = {}
+        for index, record in enumerate(self.records):
+            for key in (record.label.lower(), bare_title(record.title)):
+                self.title_index.setdefault(key, index)
         self.use_stage(self.stage)
 
     @property
@@ -162,6 +169,7 @@ def open_workspace(
     records = store.catalog.items_by_index(list(range(store.catalog.n_items)))
     models = _fit_models(store, pack, split, records, notify)
     attributes = ItemAttributes.from_store(store.con, pack.attributes)
+    repin_torch()
     return AgentWorkspace(store, pack, split, models, attributes, records)
 
 

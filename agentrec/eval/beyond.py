@@ -24,7 +24,15 @@ from collections.abc import Set as AbstractSet
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from agentrec.eval.metrics import PAD, FloatArray, IntArray, hit_matrix, metric_key, rank_discount
+from agentrec.eval.metrics import (
+    PAD,
+    FloatArray,
+    IntArray,
+    hit_matrix,
+    metric_key,
+    rank_discount,
+    relevant_keys,
+)
 from agentrec.eval.metrics import top_k as _top_k
 
 logger = logging.getLogger(__name__)
@@ -138,7 +146,8 @@ def pop_reo(
     hit_items = top[hits]
     found_tail = int(tail[hit_items].sum())
     found_head = hit_items.size - found_tail
-    rel_items = np.concatenate([np.unique(np.asarray(r, dtype=np.int64)) for r in relevant])
+    keys, span = relevant_keys(relevant, top.shape[0])
+    rel_items = keys % span  # each user's distinct relevant items, all users together
     all_tail = int(tail[rel_items].sum())
     all_head = rel_items.size - all_tail
     if all_head == 0 or all_tail == 0 or found_head + found_tail == 0:
@@ -229,6 +238,37 @@ def beyond_accuracy_per_user(
     return out
 
 
+def catalog_metrics(
+    recommended: ArrayLike,
+    k: int,
+    item_popularity: ArrayLike,
+    n_items: int,
+    *,
+    relevant: Sequence[ArrayLike] | None = None,
+    long_tail_items: ArrayLike | None = None,
+) -> dict[str, float]:
+    """The beyond-accuracy metrics that are not means over users: coverage, Gini, PopREO.
+
+    See ``beyond_accuracy`` for their definitions; a caller that already holds the
+    per-user values combines the two without computing those twice.
+    """
+    top, popularity = _checked_inputs(recommended, k, item_popularity, n_items)
+    counts = recommendation_counts(top, n_items)
+    n_covered = int((counts > 0).sum())
+    out = {
+        metric_key("coverage", k): n_covered / n_items,
+        metric_key("coverage_count", k): float(n_covered),
+        metric_key("gini", k): gini_index(counts),
+    }
+    if relevant is not None:
+        tail = long_tail_mask(n_items, popularity, long_tail_items)
+        reo, head_recall, tail_recall = pop_reo(top, relevant, tail)
+        out[metric_key("popreo", k)] = reo
+        out[metric_key("popreo_head_recall", k)] = head_recall
+        out[metric_key("popreo_tail_recall", k)] = tail_recall
+    return out
+
+
 def beyond_accuracy(
     recommended: ArrayLike,
     k: int,
@@ -250,13 +290,9 @@ def beyond_accuracy(
       ``relevant`` is given (see ``pop_reo``).
     """
     top, popularity = _checked_inputs(recommended, k, item_popularity, n_items)
-    counts = recommendation_counts(top, n_items)
-    n_covered = int((counts > 0).sum())
-    out = {
-        metric_key("coverage", k): n_covered / n_items,
-        metric_key("coverage_count", k): float(n_covered),
-        metric_key("gini", k): gini_index(counts),
-    }
+    catalog = catalog_metrics(
+        top, k, popularity, n_items, relevant=relevant, long_tail_items=long_tail_items
+    )
     per_user = beyond_accuracy_per_user(
         top,
         k,
@@ -266,11 +302,4 @@ def beyond_accuracy(
         item_genres=item_genres,
         long_tail_items=long_tail_items,
     )
-    out.update({name: float(np.mean(values)) for name, values in per_user.items()})
-    if relevant is not None:
-        tail = long_tail_mask(n_items, popularity, long_tail_items)
-        reo, head_recall, tail_recall = pop_reo(top, relevant, tail)
-        out[metric_key("popreo", k)] = reo
-        out[metric_key("popreo_head_recall", k)] = head_recall
-        out[metric_key("popreo_tail_recall", k)] = tail_recall
-    return out
+    return catalog | {name: float(np.mean(values)) for name, values in per_user.items()}

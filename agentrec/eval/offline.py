@@ -26,7 +26,7 @@ from agentrec.data.interactions import Interactions
 from agentrec.data.protocols import make_split
 from agentrec.data.splits import Split
 from agentrec.data.store import DatasetStore
-from agentrec.eval.beyond import beyond_accuracy, beyond_accuracy_per_user
+from agentrec.eval.beyond import beyond_accuracy_per_user, catalog_metrics
 from agentrec.eval.bootstrap import metric_cis
 from agentrec.eval.metrics import accuracy_per_user, mean_metrics
 from agentrec.recsys.base import Recommender
@@ -154,16 +154,15 @@ class _Context:
         fit_seconds: float, score_seconds: float, loaded: bool, seed: int,
     ) -> ModelEvaluation:  # fmt: skip
         per_user = accuracy_per_user(recommended, self.tests.relevant, k)
-        metrics = mean_metrics(per_user)
-        extra = beyond_accuracy(
-            recommended, k, self.popularity, len(self.popularity), relevant=self.tests.relevant,
-            n_train_users=self.n_train_users, item_genres=self.genres,
-        )  # fmt: skip
-        metrics |= {key: float(value) for key, value in extra.items()}
-        per_user |= beyond_accuracy_per_user(
+        beyond = beyond_accuracy_per_user(
             recommended, k, self.popularity, relevant=self.tests.relevant,
             n_train_users=self.n_train_users, item_genres=self.genres,
         )  # fmt: skip
+        # the same numbers beyond_accuracy() gives, without computing the per-user part twice
+        metrics = mean_metrics(per_user)
+        metrics |= catalog_metrics(recommended, k, self.popularity, len(self.popularity), relevant=self.tests.relevant)
+        metrics |= mean_metrics(beyond)
+        per_user |= beyond
         ci = metric_cis(per_user, seed=seed)
         config = model.config.model_dump(mode="json")
         return ModelEvaluation(

@@ -49,6 +49,12 @@ from agentrec.llm.tool_protocol import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT_TOKENS = 4096
+# llama.cpp keeps the evaluated state of one prompt only, so two prompts used in turn (a chat's
+# tool steps and its free-text reply) re-evaluate their shared system prefix on every switch.
+# A RAM cache of evaluated states restores the longest matching prefix instead. Measured on
+# SmolLM2-135M with a 600-token tool prompt alternating with a short reply prompt (2 busy
+# cores): 11 s per tool call without it, 2 s with it. A state costs about 25 kB per token.
+STATE_CACHE_BYTES = 256 << 20
 # Used when the GGUF carries no chat template; SmolLM2 and most small chat models speak ChatML.
 _CHATML_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
@@ -130,7 +136,10 @@ def load_model(path: Path, n_ctx: int, n_threads: int) -> LoadedModel:
                 n_threads_batch=n_threads,
                 verbose=False,
             )
+            from llama_cpp import LlamaRAMCache  # type: ignore[attr-defined]
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llama.set_cache(LlamaRAMCache(capacity_bytes=STATE_CACHE_BYTES))
 
             model = llama._model  # the tokenizer's special-token texts live on the low-level model
             eos_id, bos_id = llama.token_eos(), llama.token_bos()

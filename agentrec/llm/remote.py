@@ -34,6 +34,7 @@ from agentrec.llm.tool_protocol import (
     inline_refs,
     parse_tool_reply,
     render_tool_call,
+    tool_call_schema,
     tool_instructions,
 )
 
@@ -125,6 +126,12 @@ class LiteLLMChatModel:
         except Exception:
             return False
 
+    def _open_choice_unsupported(self, tool_choice: str) -> bool:
+        """Self-hosted servers (llama-cpp-python's among them) may honour only a named
+        ``tool_choice`` and answer "required"/"auto" with plain text; there, a JSON reply
+        constrained by the tool-call schema is the call that always arrives."""
+        return self.api_base is not None and tool_choice in ("required", "auto")
+
     def complete(
         self,
         messages: list[Message],
@@ -135,7 +142,7 @@ class LiteLLMChatModel:
         """Send one chat request (with retries) and return the answer as a turn."""
         settings = settings or GenerationSettings()
         use_tools = bool(tools) and settings.tool_choice != "none"
-        json_tools = use_tools and not self.native_tools
+        json_tools = use_tools and (not self.native_tools or self._open_choice_unsupported(settings.tool_choice))
         request = self._request(messages, tools or [], response_schema, settings, use_tools, json_tools)
         started = time.perf_counter()
         response, retries = call_with_retries(lambda: self._send(request), self.retry_policy, self.model_id)
@@ -198,7 +205,12 @@ class LiteLLMChatModel:
             request["tool_choice"] = _openai_tool_choice(settings.tool_choice)
         elif json_tools:
             system_extra = tool_instructions(tools, settings.tool_choice)
-            request["response_format"] = {"type": "json_object"}
+            schema = tool_call_schema(tools, settings.tool_choice)
+            request["response_format"] = (
+                {"type": "json_object", "schema": schema}
+                if self.schema_format == "json_object"
+                else {"type": "json_object"}
+            )
         elif response_schema is not None:
             schema = inline_refs(response_schema_dict(response_schema) or {})
             request["response_format"] = (

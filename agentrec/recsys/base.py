@@ -176,7 +176,10 @@ class Recommender(ABC):
         result = np.full((len(user_index), k), -1, dtype=np.int64)
         for start in range(0, len(user_index), batch_size):
             batch = user_index[start : start + batch_size]
-            scores = np.asarray(self._score(batch), dtype=np.float64).copy()
+            # one writable copy in the model's own float type: float32 -> float64 is exact, so
+            # widening would only double the memory the masking and top-k passes walk through
+            raw = np.asarray(self._score(batch))
+            scores = np.array(raw, dtype=raw.dtype if np.issubdtype(raw.dtype, np.floating) else np.float64)
             if exclude_seen:
                 _mask_rows(scores, self._require_fitted()[batch])
             if exclude is not None:
@@ -251,11 +254,16 @@ def top_k_rows(scores: FloatArray, k: int, drop_neg_inf: bool = False) -> IntArr
     out = np.full((n_rows, max(k, 0)), -1, dtype=np.int64)
     if kk == 0 or n_rows == 0:
         return out
-    kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
+    kth = np.partition(scores, n_cols - kk, axis=1)[:, n_cols - kk : n_cols - kk + 1]
     better = scores > kth
     ties = scores == kth
     needed = kk - better.sum(axis=1, keepdims=True)
-    chosen = better | (ties & (np.cumsum(ties, axis=1) <= needed))
+    chosen = better | ties
+    # only rows with more ties at the k-th score than places left need the running count
+    crowded = np.flatnonzero(ties.sum(axis=1) > needed[:, 0])
+    if crowded.size:
+        keep = ties[crowded] & (np.cumsum(ties[crowded], axis=1) <= needed[crowded])
+        chosen[crowded] = better[crowded] | keep
     part = np.nonzero(chosen)[1].reshape(n_rows, kk)
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)

@@ -19,7 +19,7 @@ _MODEL_PATHS: dict[str, str] = {
     "itemknn": "agentrec.recsys.itemknn:ItemKNN",
     "ease": "agentrec.recsys.ease:EASE",
     "als": "agentrec.recsys.factor_models:ALS",
-    "bpr": "agentrec.recsys.factor_models:BPR",
+    "bpr": "agentrec.recsys.bpr:BPR",
     "sasrec": "agentrec.recsys.sasrec:SASRec",
     "text": "agentrec.recsys.text_similarity:TextSimilarity",
 }

@@ -12,8 +12,6 @@ import copy
 import io
 import itertools
 import logging
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Self
 
@@ -23,6 +21,13 @@ import torch.nn.functional as F
 
 from agentrec.data.interactions import Interactions
 from agentrec.recsys.base import FloatArray, IntArray, ModelConfig, Recommender
+from agentrec.recsys.early_stopping import (
+    EpochRecord,
+    StoppingRule,
+    curve_array,
+    curve_from_array,
+    train_with_early_stopping,
+)
 from agentrec.recsys.sasrec_net import SASRecNet
 from agentrec.recsys.selection import validation_ndcg
 
@@ -55,16 +60,6 @@ class SASRecConfig(ModelConfig):
     num_threads: int | None = None
 
 
-@dataclass(frozen=True)
-class EpochRecord:
-    """One point of the learning curve."""
-
-    epoch: int
-    train_loss: float
-    val_ndcg: float
-    seconds: float
-
-
 class SASRec(Recommender):
     """Self-attentive sequential recommendation over each user's time-ordered history."""
 
@@ -95,27 +90,23 @@ class SASRec(Recommender):
         self, windows: list[IntArray], optimiser: torch.optim.Optimizer, valid: Interactions | None
     ) -> None:
         cfg = self.config
-        assert self.net is not None
+        net = self.net
+        assert net is not None
         generator = np.random.default_rng(cfg.seed)
-        started = time.perf_counter()
-        best_ndcg, best_state, stale = -1.0, copy.deepcopy(self.net.state_dict()), 0
-        self.learning_curve = []
-        for epoch in range(1, cfg.max_epochs + 1):
-            epoch_start = time.perf_counter()
-            loss = self._train_epoch(windows, optimiser, generator)
-            ndcg = validation_ndcg(self, valid, cfg.eval_k) if valid is not None else float("nan")
-            self.learning_curve.append(EpochRecord(epoch, loss, ndcg, time.perf_counter() - epoch_start))
-            logger.info("sasrec epoch %d loss %.4f val ndcg %.4f", epoch, loss, ndcg)
-            if valid is None or ndcg > best_ndcg:
-                best_ndcg, best_state, stale = ndcg, copy.deepcopy(self.net.state_dict()), 0
-                self.best_epoch = epoch
-            else:
-                stale += 1
-            over_budget = cfg.time_budget_s is not None and (time.perf_counter() - started >= cfg.time_budget_s)
-            if stale >= cfg.patience or over_budget:
-                break
-        self.net.load_state_dict(best_state)
-        self.net.eval()
+
+        def log_epoch(record: EpochRecord) -> None:
+            logger.info("sasrec epoch %d loss %.4f val ndcg %.4f", record.epoch, record.train_loss, record.val_ndcg)
+
+        outcome = train_with_early_stopping(
+            StoppingRule(cfg.max_epochs, cfg.patience, cfg.time_budget_s),
+            train_epoch=lambda: self._train_epoch(windows, optimiser, generator),
+            validate=(lambda: validation_ndcg(self, valid, cfg.eval_k)) if valid is not None else None,
+            snapshot=lambda: copy.deepcopy(net.state_dict()),
+            on_epoch=log_epoch,
+        )
+        self.learning_curve, self.best_epoch = outcome.curve, outcome.best_epoch
+        net.load_state_dict(outcome.best_state)
+        net.eval()
 
     def _train_epoch(
         self,
@@ -168,11 +159,10 @@ class SASRec(Recommender):
     def _state(self) -> dict[str, np.ndarray]:
         lengths = np.array([len(s) for s in self._sequences], dtype=np.int64)
         flat = np.concatenate(self._sequences) if self._sequences else np.empty(0, np.int64)
-        curve = np.array([list(asdict(r).values()) for r in self.learning_curve], dtype=np.float64)
         return {
             "sequence_items": flat,
             "sequence_lengths": lengths,
-            "learning_curve": curve,
+            "learning_curve": curve_array(self.learning_curve),
             "best_epoch": np.array(self.best_epoch),
         }
 
@@ -180,10 +170,7 @@ class SASRec(Recommender):
         bounds = np.concatenate([[0], np.cumsum(state["sequence_lengths"])])
         flat = state["sequence_items"].astype(np.int64)
         self._sequences = [flat[a:b] for a, b in itertools.pairwise(bounds)]
-        self.learning_curve = [
-            EpochRecord(int(e), float(loss), float(n), float(s))
-            for e, loss, n, s in state["learning_curve"].reshape(-1, 4)
-        ]
+        self.learning_curve = curve_from_array(state["learning_curve"])
         self.best_epoch = int(state["best_epoch"])
 
     def save(self, folder: Path) -> None:

@@ -19,15 +19,26 @@ def relevant_matrix(held_out: Interactions) -> sp.csr_matrix:
 
 
 def ndcg_at_k(ranked: IntArray, relevant: sp.csr_matrix, users: IntArray, k: int) -> float:
-    """Mean binary NDCG@k of ``ranked`` (users x >=k item indices) against ``relevant`` rows."""
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    total = 0.0
-    for row, user in enumerate(users):
-        truth = relevant.indices[relevant.indptr[user] : relevant.indptr[user + 1]]
-        hits = np.isin(ranked[row, :k], truth)
-        ideal = discounts[: min(len(truth), k)].sum()
-        total += float(discounts[hits].sum() / ideal) if ideal > 0 else 0.0
-    return total / max(len(users), 1)
+    """Mean binary NDCG@k of ``ranked`` (users x >=k item indices) against ``relevant`` rows.
+
+    Vectorised: a ranked (user, item) pair is a hit when its key ``user * n_items + item``
+    is among the sorted keys of the relevant pairs (one ``searchsorted`` for all users).
+    """
+    if len(users) == 0:
+        return 0.0
+    rows = relevant[users]
+    rows.sort_indices()
+    n_items = rows.shape[1]
+    truth = np.repeat(np.arange(len(users), dtype=np.int64), np.diff(rows.indptr)) * n_items + rows.indices
+    top = np.asarray(ranked[:, :k], dtype=np.int64)
+    keys = np.arange(len(users), dtype=np.int64)[:, None] * n_items + top
+    slot = np.minimum(np.searchsorted(truth, keys), max(len(truth) - 1, 0))
+    hits = (top >= 0) & (truth[slot] == keys) if len(truth) else np.zeros(top.shape, dtype=bool)
+    discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    ideal = np.concatenate([[0.0], np.cumsum(discounts)])[np.minimum(np.diff(rows.indptr), top.shape[1])]
+    gains = np.where(hits, discounts, 0.0).sum(axis=1)
+    per_user = np.divide(gains, ideal, out=np.zeros_like(gains), where=ideal > 0)
+    return float(per_user.mean())
 
 
 def validation_ndcg(model: Recommender, valid: Interactions, k: int = 10) -> float:

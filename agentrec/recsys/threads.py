@@ -49,14 +49,33 @@ def pin_threads(plan: ThreadPlan | None = None) -> ThreadPlan:
 
     torch is only configured if it is already imported, so pinning never pays its import.
     """
+    global _PINNED
     plan = plan or default_plan()
+    _PINNED = plan
     threadpool_limits(limits=plan.blas, user_api="blas")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(plan.torch)
+    # faiss last: when torch was imported first, faiss's OpenMP calls resolve to torch's
+    # libgomp, so whichever is set last holds for both, and faiss's single-query search
+    # suffers most from a second thread (28x). Torch models pin their own count in fit.
     import faiss
 
     faiss.omp_set_num_threads(plan.faiss)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(plan.torch)
     return plan
+
+
+_PINNED: ThreadPlan | None = None
+
+
+def repin_torch() -> None:
+    """Give torch the pinned plan's thread count if torch was imported after ``pin_threads``.
+
+    Commands pin before they know whether a torch model will load; without this, a
+    worker asked to use one thread would run SASRec on every core (measured under
+    load: single-user scoring 2 ms -> 81 ms).
+    """
+    if _PINNED is not None and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_PINNED.torch)
 
 
 @contextmanager
@@ -77,3 +96,22 @@ def limited_threads(threads: int) -> Iterator[None]:
         faiss.omp_set_num_threads(previous_faiss)
         if torch and previous_torch:
             torch.set_num_threads(previous_torch)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run torch ops with ``threads`` intra-op threads, then restore the process setting.
+
+    A model that knows its own best count (small batches: 1) sets it for its ``fit``
+    only, so the plan ``pin_threads`` applied stays in force for everything else.
+    ``None`` keeps the current setting.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

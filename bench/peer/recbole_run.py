@@ -18,7 +18,8 @@ ml-100k (leave-one-out by time, full ranking, @10)
     threshold, no k-core filter). ``eval_args: {split: {LS: valid_and_test}, order: TO,
     mode: full, group_by: user}``: per user, the last interaction (by timestamp; ties keep
     the order of ``u.data``, RecBole's sort is stable) is test, the one before is valid,
-    the rest is train. Models are fit on train only (RecBole's protocol), early-stopped on
+    the rest is train. Timestamps are written as dense ranks (see ``write_ml100k``) so
+    that float32 rounding cannot reorder them. Models are fit on train only (RecBole's protocol), early-stopped on
     valid, tested on test with train+valid items masked.
 
 ml-1m-implicit (the given 70/10/20 split, full ranking, @20)
@@ -39,6 +40,7 @@ ml-1m-implicit (the given 70/10/20 split, full ranking, @20)
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -94,11 +96,18 @@ def default_data_home() -> Path:
 
 
 def write_ml100k(data_home: Path, work: Path) -> str:
-    """``u.data`` -> ``<work>/ml100k_udata/ml100k_udata.inter``.
+    """``u.data`` -> ``<work>/ml100k_udata/ml100k_udata.inter``, timestamps as dense ranks.
 
     The dataset must not be named ``ml-100k``: RecBole then ignores ``data_path`` and
     silently reads the copy bundled in its package (identical to u.data, md5-checked,
     but we want the data home's file to be what is measured).
+
+    RecBole loads ``timestamp:float`` into float32, which steps by 64 s near 8.8e8: raw
+    timestamps up to a minute apart would tie, and its stable sort would then make the
+    last *file line* of a tied group "last by time", moving the test item of 149 users.
+    The dense rank of the timestamp (49,282 distinct values, exact in float32) keeps
+    every user's time order, and exact ties keep the file order as in agentrec's
+    leave-one-out split, so both libraries hold out the same items.
     """
     src = data_home / "ml-100k" / "u.data"
     if not src.is_file():
@@ -106,12 +115,13 @@ def write_ml100k(data_home: Path, work: Path) -> str:
     name = "ml100k_udata"
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
     with src.open() as fh:
-        for line in fh:
-            parts = line.split()
-            if len(parts) == 4:
-                lines.append("\t".join(parts))
+        rows = [parts for parts in (line.split() for line in fh) if len(parts) == 4]
+    rank = {ts: r for r, ts in enumerate(sorted({int(parts[3]) for parts in rows}))}
+    if len(rank) >= 2**24:
+        raise SystemExit("recbole_run: too many distinct timestamps for exact float32 ranks")
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    lines += ["\t".join([*parts[:3], str(rank[int(parts[3])])]) for parts in rows]
     (folder / f"{name}.inter").write_text("\n".join(lines) + "\n")
     return name
 
@@ -266,13 +276,17 @@ def run_once(
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     t_loaded = time.perf_counter()
+    split_digest = _test_split_sha1(dataset, test_data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     t_fit0 = time.perf_counter()
+    c_fit0 = time.process_time()
     model_obj = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     t_built = time.perf_counter()
+    c_built = time.process_time()
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model_obj)
     t_trainer = time.perf_counter()  # RecBole overhead (tensorboard writer etc.), not fit
+    c_trainer = time.process_time()
 
     epoch_log: list[dict] = []
     orig_train_epoch = trainer._train_epoch
@@ -366,6 +380,7 @@ def run_once(
     # last epoch's model is tested.
     test_result = trainer.evaluate(test_data, load_best_model=validate, show_progress=False)
     t_eval = time.perf_counter()
+    c_eval = time.process_time()
 
     best_epoch = None
     if validate and epoch_log and any("valid_score" in e for e in epoch_log):
@@ -398,6 +413,10 @@ def run_once(
         # CPU seconds of this process (all threads); with T threads and an idle machine
         # cpu ~= T * wall. Other jobs on the machine show as loadavg > threads.
         "total_cpu_seconds": round(time.process_time() - c0, 3),
+        # CPU time of this process: far less sensitive than wall time to other jobs on the
+        # machine (with 1 thread, cpu ~= wall on an idle machine); cf_peer.py compares both
+        "fit_cpu_seconds": round((c_fit1 - c_fit0) - (c_trainer - c_built), 3),
+        "eval_cpu_seconds": round(c_eval - c_fit1, 3),
         "fit_cpu_seconds_upto_fit_end": round(c_fit1 - c0, 3),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
@@ -410,11 +429,28 @@ def run_once(
         "epoch_log": epoch_log,
         "n_users": int(dataset.user_num - 1),
         "n_items": int(dataset.item_num - 1),
-        "n_train": int(len(train_data._dataset)),
+        "n_train": len(train_data._dataset),
+        "test_split_sha1": split_digest,
     }
 
 
+def _test_split_sha1(dataset, test_data) -> str:
+    """sha1 of the sorted "user<TAB>item" test pairs (cf_peer.py hashes agentrec's split the same way)."""
+    inter = test_data._dataset.inter_feat
+    users = dataset.id2token(dataset.uid_field, inter[dataset.uid_field].numpy())
+    items = dataset.id2token(dataset.iid_field, inter[dataset.iid_field].numpy())
+    pairs = sorted(f"{u}\t{i}" for u, i in zip(users.tolist(), items.tolist(), strict=True))
+    return hashlib.sha1("\n".join(pairs).encode()).hexdigest()
+
+
 # ---------------------------------------------------------------------------
+
+
+def result_line(model: str, res: dict) -> str:
+    return (
+        f"  {model}: {json.dumps(res['metrics'])} fit {res['fit_seconds']}s eval {res['eval_seconds']}s "
+        f"total {res['total_seconds']}s epochs {res['epochs']}"
+    )
 
 
 def main(argv=None) -> int:
@@ -486,7 +522,11 @@ def main(argv=None) -> int:
         )
         for m in models:
             valid_metric = f"NDCG@{k}"
-            cfg = {**base_config(work, k, valid_metric, args.seed, args.eval_batch_size), **ml100k_config(), **model_config(m, args.dataset, args)}
+            cfg = {
+                **base_config(work, k, valid_metric, args.seed, args.eval_batch_size),
+                **ml100k_config(),
+                **model_config(m, args.dataset, args),
+            }
             budget = args.sasrec_budget_seconds if m == "SASRec" else None
             log(f"{m} on {args.dataset} (budget {budget})")
             try:
@@ -499,7 +539,7 @@ def main(argv=None) -> int:
             if m == "SASRec":
                 res["budget_seconds"] = args.sasrec_budget_seconds
             out["models"][m] = res
-            log(f"  {m}: {json.dumps(res['metrics'])} fit {res['fit_seconds']}s eval {res['eval_seconds']}s total {res['total_seconds']}s epochs {res['epochs']}")
+            log(result_line(m, res))
             save()
     else:
         sel, full, sizes = write_ml1m_implicit(data_home, work)
@@ -517,12 +557,19 @@ def main(argv=None) -> int:
                 save()
                 continue
             valid_metric = f"NDCG@{k}"
-            base = {**base_config(work, k, valid_metric, args.seed, args.eval_batch_size), **ml1m_config(), **model_config(m, args.dataset, args)}
+            base = {
+                **base_config(work, k, valid_metric, args.seed, args.eval_batch_size),
+                **ml1m_config(),
+                **model_config(m, args.dataset, args),
+            }
             try:
                 log(f"{m} on {args.dataset}: stage 1 (select: fit train, validate on valid)")
                 s1 = run_once(m, sel, base, k=k, epochs=args.max_epochs, validate=True, budget_seconds=None, log=log)
                 n_epochs = (s1["best_epoch"] + 1) if s1["best_epoch"] is not None else s1["epochs"]
-                log(f"  stage 1: valid {json.dumps(s1['valid_metrics'])} best epoch {s1['best_epoch']} ({s1['epochs']} run) in {s1['total_seconds']}s")
+                log(
+                    f"  stage 1: valid {json.dumps(s1['valid_metrics'])} best epoch {s1['best_epoch']} "
+                    f"({s1['epochs']} run) in {s1['total_seconds']}s"
+                )
                 log(f"{m} on {args.dataset}: stage 2 (final: fit train+valid for {n_epochs} epochs, test)")
                 s2 = run_once(m, full, base, k=k, epochs=n_epochs, validate=False, budget_seconds=None, log=log)
             except Exception as exc:
@@ -535,11 +582,14 @@ def main(argv=None) -> int:
             res["train_only_test_metrics"] = s1["metrics"]
             res["selection"] = {
                 k_: s1[k_]
-                for k_ in ("fit_seconds", "eval_seconds", "total_seconds", "epochs", "best_epoch", "seconds_per_epoch", "valid_seconds_in_fit", "epoch_log")
+                for k_ in (
+                    "fit_seconds", "eval_seconds", "total_seconds", "epochs", "best_epoch",
+                    "seconds_per_epoch", "valid_seconds_in_fit", "epoch_log",
+                )
             }
             res["total_seconds_with_selection"] = round(s1["total_seconds"] + s2["total_seconds"], 3)
             out["models"][m] = res
-            log(f"  {m}: {json.dumps(res['metrics'])} fit {res['fit_seconds']}s eval {res['eval_seconds']}s total {res['total_seconds']}s epochs {res['epochs']}")
+            log(result_line(m, res))
             save()
 
     out["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -60,7 +60,7 @@ def test_an_invalid_call_is_reasked_once_then_skipped_and_shown(planted_service:
         call("finish"),
     ]
     model_requests: list[object] = []
-    result = run(planted_service, script)
+    result = run(planted_service, script, max_skipped_steps=2)
     assert [step.status for step in result.steps] == ["reasked", "skipped", "finish"]
     assert result.reasks == 2 and result.skipped_steps == 1
     assert_grounded(result, planted_service.workspace)
@@ -88,6 +88,15 @@ def test_repeated_skips_stop_the_run(planted_service: AgentService) -> None:
     result = run(planted_service, [call("teleport")] * 4, max_skipped_steps=2)
     assert [step.status for step in result.steps] == ["skipped", "skipped"]
     assert_grounded(result, planted_service.workspace)
+
+
+def test_a_repeated_call_ends_the_run_without_pooling_twice(planted_service: AgentService) -> None:
+    script = [call("retrieve", value="Comedy", k=5), call("retrieve", value="Comedy", k=5), call("finish")]
+    result = run(planted_service, script)
+    assert [step.status for step in result.steps] == ["ok", "ok"] and result.llm_calls == 2
+    assert "already gathered" in result.steps[1].observation
+    kept_going = run(planted_service, script, stop_on_repeat=False)
+    assert [step.tool for step in kept_going.steps] == ["retrieve", "retrieve", "finish"]
 
 
 def test_no_usable_pool_falls_back_to_the_backbone_and_is_counted(planted_service: AgentService) -> None:

@@ -48,7 +48,7 @@ def test_an_unnamed_dataset_gets_the_generic_pack() -> None:
 def test_a_broken_pack_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("models = 3\n")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         read_pack(bad)
     bad.write_text("tools = ['retrieve', 'teleport']\n")
     with pytest.raises(ConfigError, match="teleport"):

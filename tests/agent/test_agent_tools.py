@@ -68,14 +68,18 @@ def test_a_value_implies_its_attribute_and_unknown_values_get_a_hint(
     assert hint is not None  # the grammar's enum blocks this on the embedded model; providers get a hint
 
 
-def test_unknown_items_and_repeated_calls_become_hints(planted_service: AgentService, workspace: AgentWorkspace) -> None:
+def test_unknown_items_become_hints_and_repeats_add_nothing(
+    planted_service: AgentService, workspace: AgentWorkspace
+) -> None:
     registry = planted_service.registry
     context = ToolContext.for_user(workspace, comedy_user(workspace))
     hint = registry.call("similar", {"item": "Completely Unknown Picture"}, context).retry_hint
     assert hint and "no item matches" in hint
     assert registry.call("similar", {"item": "Comedy Film 3 (1983)", "k": 3}, context).retry_hint is None
-    repeated = registry.call("similar", {"item": "c3", "k": 3}, context).retry_hint
-    assert repeated and "already called" in repeated
+    pooled = len(context.pool.lists)
+    repeated = registry.call("similar", {"item": "c3", "k": 3}, context)
+    assert repeated.retry_hint is None and repeated.result.repeated  # type: ignore[union-attr]
+    assert len(context.pool.lists) == pooled
 
 
 def test_filter_narrows_the_pool_and_refuses_an_empty_result(workspace: AgentWorkspace) -> None:

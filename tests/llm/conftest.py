@@ -1,28 +1,18 @@
-"""Fixtures for the LLM layer: loopback HTTP servers and the embedded model."""
+"""Fixtures for the LLM layer: scripted fake OpenAI servers on loopback.
+
+The embedded model (``local_model``) and the real llama.cpp server (``llama_server``)
+are session fixtures in tests/conftest.py, shared by every test folder.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
-from agentrec.llm.local import LocalChatModel, bundled_gguf_path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def chat_completion_body(content: str, prompt_tokens: int = 7, completion_tokens: int = 2) -> dict:
@@ -137,61 +127,3 @@ def fake_openai() -> Iterator[FakeServerFactory]:
     factory = FakeServerFactory()
     yield factory
     factory.stop_all()
-
-
-@pytest.fixture(scope="session")
-def local_model() -> LocalChatModel:
-    """The embedded SmolLM2 model (loaded once for the whole session)."""
-    return LocalChatModel()
-
-
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``llama_cpp.server`` on loopback serving the bundled GGUF; yields its /v1 URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "llama_server.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(bundled_gguf_path()),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "2048",
-                "--n_threads",
-                "1",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(base, process, log)
-        yield f"{base}/v1"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_ready(base: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited early:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/v1/models", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    pytest.fail(f"llama_cpp.server not ready after 90 s:\n{log.read_text()[-2000:]}")

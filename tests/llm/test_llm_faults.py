@@ -107,5 +107,7 @@ def test_json_mode_fallback_parses_a_tool_call_from_text(fake_openai) -> None:
     assert turn.tool_calls[0].arguments == {"title": "Alien"}
     assert turn.text == "look it up"
     sent = server.requests[0]
-    assert "tools" not in sent and sent["response_format"] == {"type": "json_object"}
+    assert "tools" not in sent and sent["response_format"]["type"] == "json_object"
+    # a self-hosted endpoint also gets the tool-call schema, which llama.cpp servers enforce
+    assert sent["response_format"]["schema"]["properties"]["tool"] == {"const": "lookup_movie"}
     assert "lookup_movie" in sent["messages"][0]["content"]

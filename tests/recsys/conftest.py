@@ -82,9 +82,10 @@ def _als() -> Recommender:
 
 
 def _bpr() -> Recommender:
-    from agentrec.recsys.factor_models import BPR
+    from agentrec.recsys.bpr import BPR
 
-    return BPR(factors=2, iterations=100, learning_rate=0.05)
+    # 200 interactions: small batches, a large step and some L2 so that 60 epochs learn the blocks
+    return BPR(factors=8, batch_size=32, learning_rate=0.05, weight_decay=1e-2, max_epochs=60)
 
 
 def _sasrec() -> Recommender:
