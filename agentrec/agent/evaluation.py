@@ -14,6 +14,8 @@ import hashlib
 import json
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -149,6 +151,7 @@ _WORKER: AgentService | None = None
 def _start_worker(spec: AgentEvalSpec) -> None:
     """Each worker opens its own service (models load from the store) and its own LLM."""
     global _WORKER
+    _exit_with_parent()
     # Split the cores between workers: llama.cpp threads stall when they share a core.
     os.environ.setdefault("AGENTREC_LLM_THREADS", str(max(1, (os.cpu_count() or 1) // spec.workers)))
     from agentrec.recsys.threads import ThreadPlan, pin_threads
@@ -156,6 +159,19 @@ def _start_worker(spec: AgentEvalSpec) -> None:
     pin_threads(ThreadPlan.uniform(1))
     model = make_chat_model(spec.llm, spec.api_base, spec.cache)
     _WORKER = open_agent(spec.dataset, spec.settings, model, backbone=spec.backbone)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the evaluation that started it dies (killed, not interrupted):
+    an orphaned worker would keep the LLM busy on users nobody will collect."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _worker_run(user: int) -> AgentRun:
