@@ -15,6 +15,7 @@ import typer
 from agentrec.core.errors import AgentrecError
 from agentrec.ui import (
     agent_commands,
+    chat_command,
     data_commands,
     eval_command,
     llm_commands,
@@ -35,6 +36,7 @@ app.command("quickstart")(quickstart_command.quickstart)
 app.command("eval")(eval_command.evaluate)
 app.command("recommend")(agent_commands.recommend)
 app.command("agent-eval")(agent_commands.agent_eval)
+app.command("chat")(chat_command.chat)
 app.command("simulate")(simulate_command.simulate)
 
 
