@@ -102,8 +102,12 @@ def _top_allowed(scores: np.ndarray, allowed: BoolArray, k: int) -> IntArray:
         return np.empty(0, dtype=np.int64)
     values = scores[candidates]
     if candidates.size > k:
-        part = np.argpartition(-values, k - 1)[:k]
-        candidates, values = candidates[part], values[part]
+        kth = np.partition(values, candidates.size - k)[candidates.size - k]
+        keep = values > kth
+        # candidates ascend, so the first ties are the lowest indices (argpartition picks arbitrarily)
+        ties = np.flatnonzero(values == kth)
+        keep[ties[: k - int(keep.sum())]] = True
+        candidates, values = candidates[keep], values[keep]
     order = np.lexsort((candidates, -values))
     return candidates[order].astype(np.int64)
 

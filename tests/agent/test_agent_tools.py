@@ -102,3 +102,14 @@ def test_the_registry_follows_the_pack(planted_service: AgentService, workspace:
     value_enum = registry.tools["retrieve"].spec().parameters["properties"]["value"]["anyOf"][0]["enum"]
     assert {"Comedy", "Horror", "Thriller", "Drama", "1980s", "1990s"} <= set(value_enum)
     assert np.all(workspace.popularity >= 0)
+
+
+def test_ties_at_the_cut_off_go_to_the_lowest_index() -> None:
+    from agentrec.agent.builtin_tools import _top_allowed
+
+    scores = np.array([1.0, 5.0, 3.0, 3.0, 3.0, 3.0, 0.0])
+    allowed = np.ones(7, dtype=bool)
+    allowed[2] = False
+    assert _top_allowed(scores, allowed, 3).tolist() == [1, 3, 4]
+    assert _top_allowed(scores, allowed, 10).tolist() == [1, 3, 4, 5, 0, 6]
+    assert _top_allowed(scores, ~allowed, 1).tolist() == [2]
