@@ -194,6 +194,10 @@ class ChatRepl:
                 result = self.agent.run_turn(self.session, text, progress=lambda m: status.update(f"{m}..."))
             except KeyboardInterrupt:
                 result = None
+            except Exception as error:
+                if not _interrupted(error):
+                    raise
+                result = None
         if result is None:
             self._say("[yellow]turn cancelled; the session is as it was before it[/yellow]")
             return
@@ -339,3 +343,13 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def _interrupted(error: Exception) -> bool:
+    """A Ctrl-C that landed inside a DuckDB query (the LLM cache, the catalog) surfaces as
+    DuckDB's own error instead of ``KeyboardInterrupt``; it still means "cancel the turn"."""
+    import duckdb
+
+    if isinstance(error, duckdb.InterruptException):
+        return True
+    return isinstance(error, RuntimeError) and "interrupted" in str(error).lower()
