@@ -191,6 +191,29 @@ N_USERS_PER_GROUP = 15
 ITEMS_PER_USER = 7
 
 
+# A tool pack for the planted catalog: EASE and ItemKNN only (no MiniLM), so tests stay fast.
+PLANTED_PACK = """
+datasets = ["planted"]
+item_noun = "film"
+tools = ["retrieve", "filter", "similar", "rank", "item_info", "finish"]
+[models]
+backbone = "ease"
+similar = "itemknn"
+text = ""
+[attributes]
+genre = "genres"
+decade = "decade"
+"""
+
+
+@pytest.fixture(scope="session")
+def planted_pack_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the planted pack, for ``AGENTREC_TOOLS`` or an explicit pack path."""
+    folder = tmp_path_factory.mktemp("planted-packs")
+    (folder / "planted.toml").write_text(PLANTED_PACK)
+    return folder
+
+
 def write_planted_catalog(folder: Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,25 +11,10 @@ from agentrec.agent.policies import RunSettings
 from agentrec.agent.service import AgentService, open_agent
 from agentrec.agent.workspace import AgentWorkspace
 
-PACK = """
-datasets = []
-item_noun = "film"
-tools = ["retrieve", "filter", "similar", "rank", "item_info", "finish"]
-[models]
-backbone = "ease"
-similar = "itemknn"
-text = ""
-[attributes]
-genre = "genres"
-decade = "decade"
-"""
-
 
 @pytest.fixture(scope="session")
-def planted_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("packs") / "planted.toml"
-    path.write_text(PACK)
-    return path
+def planted_pack(planted_pack_folder: Path) -> Path:
+    return planted_pack_folder / "planted.toml"
 
 
 @pytest.fixture(scope="session")

@@ -17,26 +17,12 @@ from typing import Any
 
 import pytest
 
-PACK = """
-datasets = ["planted"]
-item_noun = "film"
-tools = ["retrieve", "filter", "similar", "rank", "item_info", "finish"]
-[models]
-backbone = "ease"
-similar = "itemknn"
-text = ""
-[attributes]
-genre = "genres"
-decade = "decade"
-"""
 POLICY_KEYS = {"metrics", "usage", "rates"}
 
 
 @pytest.fixture(scope="module")
-def tools_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("tool-packs")
-    (folder / "planted.toml").write_text(PACK)
-    return {"AGENTREC_TOOLS": str(folder)}
+def tools_env(planted_pack_folder: Path) -> dict[str, str]:
+    return {"AGENTREC_TOOLS": str(planted_pack_folder)}
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -24,18 +24,6 @@ PROMPT = "you>"
 TIMEOUT = 240  # generous: other jobs may share the two cores
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[=>]|\r")
 ITEM_LINE = re.compile(r"^\s*(\d{1,2})\. (.+?)\s{2,}(\S.*)$")
-PACK = """
-datasets = ["planted"]
-item_noun = "film"
-tools = ["retrieve", "filter", "similar", "rank", "item_info", "finish"]
-[models]
-backbone = "ease"
-similar = "itemknn"
-text = ""
-[attributes]
-genre = "genres"
-decade = "decade"
-"""
 
 
 def clean(text: str) -> str:
@@ -89,11 +77,9 @@ def items(output: str) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def chat_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    packs = tmp_path_factory.mktemp("chat-packs")
-    (packs / "planted.toml").write_text(PACK)
+def chat_env(planted_pack_folder: Path) -> dict[str, str]:
     return {
-        **os.environ, "AGENTREC_TOOLS": str(packs), "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm",
+        **os.environ, "AGENTREC_TOOLS": str(planted_pack_folder), "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm",
         "AGENTREC_LLM_THREADS": "1",
     }  # fmt: skip
 
