@@ -2,10 +2,17 @@
 
 * ``statistical``: the calibrated logistic model (``agentrec.sim.taste``) plus
   behavioural priors for page position, fatigue, activity and memory; no LLM.
-* ``hybrid``: the same decisions; the LLM writes feelings, reflections and
-  interview answers.
-* ``llm``: the LLM decides everything from the page, as in Agent4Rec; a reply
-  that does not validate falls back to the statistical decision (and is counted).
+* ``hybrid``: the same decisions; the LLM writes feelings, reflections,
+  interview answers, search queries, messages to the agent and to friends, posts.
+* ``llm`` (``agentrec.sim.llm_choice``): the LLM decides everything from the
+  page, as in Agent4Rec; a reply that does not validate falls back to the
+  statistical decision (and is counted).
+
+Besides the page decision, a choice model decides the detours: after a page
+without a watch, whether to search, chat with the agent or ask a friend (each
+at a scenario rate, shifted by the activity trait), and whether to read the
+feed or post about a watch. Lists met on a detour are decided like a page,
+without the exit decision.
 
 The priors cannot be learned from rating logs (MovieLens records no pages or
 sessions), so they are fixed, documented constants rather than tuned numbers.
@@ -20,14 +27,17 @@ import numpy as np
 import numpy.typing as npt
 
 from agentrec.core.errors import ConfigError
+from agentrec.sim import templates
 from agentrec.sim.items import SimItems
 from agentrec.sim.memory import Memory
 from agentrec.sim.profiles import UserProfile
 from agentrec.sim.taste import UserTaste
-from agentrec.sim.voice import ForcedPick, InterviewAnswer, PageChoice, RatingAnswer, UserVoice, page_lines, persona
+from agentrec.sim.voice import UserVoice, persona
 
 FloatArray = npt.NDArray[np.float64]
 CHOICE_MODELS = ("hybrid", "statistical", "llm")
+# Detours a user may take after a page with nothing they wanted, in the order a draw checks them.
+DETOURS = ("search", "chat", "friend")
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class BehaviourPriors:
     fatigue: float = -0.15  # per page already seen
     activity: float = 0.3  # per activity level above medium
     memory: float = 0.4  # for a genre the last reflection liked (minus for disliked)
+    detour_activity: float = 0.3  # per activity level above medium, on the odds of searching, chatting, posting
     exit_bias: float = -1.3
     exit_per_page: float = 0.3
     exit_per_watch: float = -0.5
@@ -64,6 +75,13 @@ class SessionState:
     voice: UserVoice | None = None
     shown: int = 0
     ratings: list[int] = field(default_factory=list)
+    watched_items: set[int] = field(default_factory=set)  # watched in this simulation: earlier rounds and now
+    endorsed: set[int] = field(default_factory=set)  # items friends posted about or recommended, this session
+    influence: float = 0.0  # watch log-odds an endorsement adds
+
+    def seen_items(self) -> set[int]:
+        """Items the user would not want offered again: real history and every simulated watch."""
+        return set(self.profile.history.tolist()) | self.watched_items
 
     def seed(self) -> int:
         """A seed for one LLM call, drawn from the session's rng."""
@@ -81,6 +99,15 @@ class PageDecision:
     ratings: tuple[int, ...]
     feeling: str
     leave: bool
+
+
+@dataclass(frozen=True)
+class ListDecision:
+    """Per position of a list met outside the pages (search, chat, feed): watched or not, and the rating."""
+
+    watched: tuple[bool, ...]
+    ratings: tuple[int, ...]
+    feeling: str
 
 
 def _sigmoid(x: FloatArray | float) -> FloatArray:
@@ -105,6 +132,8 @@ class StatisticalChoice:
             + priors.activity * (traits.activity - 1)
             + priors.memory * state.memory.genre_bias(state.items, page)
         )
+        if state.endorsed:  # skipped when empty, so runs without a social graph keep their exact floats
+            result = result + state.influence * np.isin(np.asarray(page), list(state.endorsed))
         return result
 
     def decide_page(self, state: SessionState, page: list[int], page_index: int) -> PageDecision:
@@ -114,6 +143,53 @@ class StatisticalChoice:
         leave = bool(state.rng.random() < self.exit_probability(state, page_index, ratings))
         feeling = self.feeling(state, page, watched, ratings)
         return PageDecision(tuple(bool(w) for w in watched), ratings, feeling, leave)
+
+    def decide_list(self, state: SessionState, items: list[int], page_index: int, heading: str) -> ListDecision:
+        """Watches and ratings for a list met outside the pages; leaving is decided on the page."""
+        del heading
+        watched = state.rng.random(len(items)) < _sigmoid(self.logits(state, items, page_index))
+        stars = state.taste.ratings(np.asarray(items, dtype=np.int64))
+        ratings = tuple(int(r) if w else 0 for r, w in zip(stars, watched, strict=True))
+        return ListDecision(tuple(bool(w) for w in watched), ratings, self.feeling(state, items, watched, ratings))
+
+    def activity_adjusted(self, state: SessionState, rate: float) -> float:
+        """``rate`` for a medium-activity user, shifted on the log-odds scale by the user's activity."""
+        if not 0.0 < rate < 1.0:
+            return rate
+        shift = self.priors.detour_activity * (state.profile.traits.activity - 1)
+        return float(_sigmoid(np.log(rate / (1.0 - rate)) + shift))
+
+    def detour(self, state: SessionState, rates: dict[str, float]) -> str | None:
+        """After a page without a watch: one of the offered detours (search, chat, friend), or None."""
+        chances = [self.activity_adjusted(state, rates[name]) for name in DETOURS if name in rates]
+        names = [name for name in DETOURS if name in rates]
+        total = sum(chances)
+        scale = 1.0 / total if total > 1.0 else 1.0
+        draw = state.rng.random()
+        for name, chance in zip(names, np.cumsum(chances) * scale, strict=True):
+            if draw < chance:
+                return name
+        return None
+
+    def chance(self, state: SessionState, rate: float) -> bool:
+        """One activity-adjusted coin flip (reading the feed, posting about a watch)."""
+        return bool(state.rng.random() < self.activity_adjusted(state, rate))
+
+    def search_query(self, state: SessionState, source: str) -> str:
+        return templates.search_query(state.profile, state.items, source, state.rng)
+
+    def agent_message(self, state: SessionState) -> str:
+        return templates.agent_message(state.profile, state.items, state.rng)
+
+    def post_text(self, state: SessionState, item: int, rating: int) -> str:
+        return templates.post_text(state.items, item, rating)
+
+    def friend_message(self, state: SessionState) -> str:
+        return templates.friend_message(state.profile, state.items)
+
+    def friend_reply(self, state: SessionState, friend: UserProfile, message: str, item: int, rating: int) -> str:
+        del friend, message
+        return templates.friend_reply(state.items, item, rating)
 
     def exit_probability(self, state: SessionState, page_index: int, ratings: tuple[int, ...]) -> float:
         priors = self.priors
@@ -195,63 +271,33 @@ class HybridChoice(StatisticalChoice):
             return super().reflection_text(state)
         return state.voice.reflection(state.system_prompt(), state.memory, state.seed())
 
+    # The LLM writes what the user types and says; an empty reply falls back to the template.
+    def search_query(self, state: SessionState, source: str) -> str:
+        written = state.voice.search_query(state.system_prompt(), state.seed()) if state.voice else ""
+        return written or super().search_query(state, source)
 
-class LlmChoice(HybridChoice):
-    """The LLM decides what to watch, the ratings, when to leave and the satisfaction."""
+    def agent_message(self, state: SessionState) -> str:
+        written = state.voice.agent_message(state.system_prompt(), state.seed()) if state.voice else ""
+        return written or super().agent_message(state)
 
-    name: ClassVar[str] = "llm"
+    def post_text(self, state: SessionState, item: int, rating: int) -> str:
+        written = state.voice.post_text(state.system_prompt(), item, rating, state.seed()) if state.voice else ""
+        return written or super().post_text(state, item, rating)
 
-    def decide_page(self, state: SessionState, page: list[int], page_index: int) -> PageDecision:
-        voice = self._voice(state)
-        request = (
-            f"Page {page_index + 1} of recommendations:\n{page_lines(page, state.items)}\n"
-            "Which do you watch (positions), how do you rate each one you watch (1-5), how do you feel, "
-            "and do you leave now?"
-        )
-        answer = voice.ask(state.system_prompt(), request, PageChoice, state.seed())
-        if answer is None:
-            return super().decide_page(state, page, page_index)
-        watched = [False] * len(page)
-        ratings = [0] * len(page)
-        for n, position in enumerate(answer.watch):
-            if 1 <= position <= len(page) and not watched[position - 1]:
-                watched[position - 1] = True
-                given = answer.ratings[n] if n < len(answer.ratings) else 3
-                ratings[position - 1] = int(np.clip(given, 1, 5))
-        return PageDecision(tuple(watched), tuple(ratings), answer.feeling.strip(), answer.leave)
+    def friend_message(self, state: SessionState) -> str:
+        written = state.voice.friend_message(state.system_prompt(), state.seed()) if state.voice else ""
+        return written or super().friend_message(state)
 
-    def pick(self, state: SessionState, page: list[int]) -> int:
-        request = f"Movies:\n{page_lines(page, state.items)}\nWhich ONE would you watch? Give its position."
-        answer = self._voice(state).ask(state.system_prompt(), request, ForcedPick, state.seed())
-        if answer is None or not 1 <= answer.choice <= len(page):
-            return super().pick(state, page)
-        return answer.choice - 1
-
-    def rate(self, state: SessionState, items: list[int]) -> list[int]:
-        fallback = super().rate(state, items)
-        ratings = []
-        for item, default in zip(items, fallback, strict=True):
-            request = f"You watched {state.items.labels[item]}. How do you rate it (1-5)?"
-            answer = self._voice(state).ask(state.system_prompt(), request, RatingAnswer, state.seed())
-            ratings.append(answer.rating if answer is not None else default)
-        return ratings
-
-    def interview(self, state: SessionState, summary: str, watched: int) -> tuple[int, str]:
-        request = f"The session is over. {summary} How satisfied are you (1-10), and why, in one sentence?"
-        answer = self._voice(state).ask(state.system_prompt(), request, InterviewAnswer, state.seed())
-        if answer is None:
-            return super().interview(state, summary, watched)
-        return int(np.clip(answer.satisfaction, 1, 10)), answer.reason.strip()
-
-    @staticmethod
-    def _voice(state: SessionState) -> UserVoice:
-        if state.voice is None:
-            raise ConfigError("the llm choice model needs an LLM")
-        return state.voice
+    def friend_reply(self, state: SessionState, friend: UserProfile, message: str, item: int, rating: int) -> str:
+        voice = state.voice
+        written = voice.friend_reply(friend.taste, message, item, rating, state.seed()) if voice else ""
+        return written or super().friend_reply(state, friend, message, item, rating)
 
 
 def make_choice_model(name: str) -> StatisticalChoice:
     """The choice model called ``name``."""
+    from agentrec.sim.llm_choice import LlmChoice
+
     models: dict[str, type[StatisticalChoice]] = {
         "statistical": StatisticalChoice,
         "hybrid": HybridChoice,

@@ -5,6 +5,33 @@ given the seed and the event log before it, so a run resumed after ``kill -9``
 re-runs every unfinished session and inserts its events with ``INSERT OR IGNORE``:
 events already stored stay, missing ones are added, none is duplicated.
 A session is finished once its ``session_end`` event is stored.
+
+What the columns hold, per kind (columns not named are NULL):
+
+=================  ==========================================================================
+kind               columns
+=================  ==========================================================================
+session_start      value: items the recommender ranked
+impression         page, position, item_id: an item on a recommendation page
+watch              page (NULL off the pages), position, item_id, rating, text: the feeling
+next_page, exit    page
+reflection         text
+search             page, text: the query, value: results
+search_result      position, item_id
+chat               page, text: the user's message to the conversational agent
+chat_reply         text: the agent's reply, value: items listed
+chat_item          position, item_id
+read_post          item_id, rating: the author's, text: the author's user id
+post               page (NULL off the pages), item_id, rating, text: the post
+friend_chat        page, text: the friend's user id
+friend_message     text: what the user asked the friend
+friend_reply       item_id, rating: the friend's, text: the friend's answer (no item: nothing to suggest)
+interview          value: satisfaction 1-10, text: the reason
+session_end        value: LLM tokens spent in the session (users, agent chats, the recommender)
+=================  ==========================================================================
+
+A watch off the pages came from the list event before it: a search, an agent
+chat, a friend's reply or the feed (``read_post``).
 """
 
 from __future__ import annotations
@@ -26,7 +53,11 @@ CREATE TABLE IF NOT EXISTS events (
     rating INTEGER, value DOUBLE, text VARCHAR,
     PRIMARY KEY (run_id, arm, user_id, session, step))
 """
-EVENT_KINDS = ("session_start", "impression", "watch", "next_page", "exit", "reflection", "interview", "session_end")
+EVENT_KINDS = (
+    "session_start", "impression", "watch", "next_page", "exit", "reflection", "interview", "session_end",
+    "search", "search_result", "chat", "chat_reply", "chat_item",
+    "read_post", "post", "friend_chat", "friend_message", "friend_reply",
+)  # fmt: skip
 _LOCK_ATTEMPTS = 50
 
 
@@ -122,6 +153,18 @@ class EventLog:
         for row in rows:
             by_user[row[1]].append(Event(*row))
         return dict(by_user)
+
+    def posts(self, arm: str, before_session: int) -> dict[str, list[Event]]:
+        """Per author, the posts of earlier sessions of ``arm`` (what friends may read), in order."""
+        rows = self.con.execute(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? AND arm = ? AND session < ? "
+            "AND kind = 'post' ORDER BY user_id, session, step",
+            [self.run_id, arm, before_session],
+        ).fetchall()
+        by_author: dict[str, list[Event]] = defaultdict(list)
+        for row in rows:
+            by_author[row[1]].append(Event(*row))
+        return dict(by_author)
 
     def table(self) -> dict[str, Any]:
         """Every event of the run as numpy columns, in key order."""

@@ -1,8 +1,12 @@
 """Simulation metrics, computed from the event log alone (so a resumed run scores the same).
 
-Per session: click-through (watches / items shown), average rating of the
-watches, exit page (the last page seen, 1-based), session length (user actions:
-watches, next pages, exits), satisfaction (the interview's 1-10), LLM tokens.
+Per session: click-through (watches / items shown on the recommendation pages),
+average rating of those watches, exit page (the last page seen, 1-based),
+session length (user actions: watches, next pages, exits, searches, chats with
+the agent or a friend, posts), satisfaction (the interview's 1-10), LLM tokens.
+Watches found off the pages (search, agent chat, friends, feed) do not count in
+click-through or average rating, which measure the recommender under test; the
+``actions`` block counts them, per detour, with their own click-through.
 Per arm and round: coverage and Gini of impressions over the catalog, novelty
 (mean self-information ``-log2 p(item)`` of shown items, with training
 popularity), and genre entropy (bits) of each user's shown items, averaged over
@@ -28,15 +32,57 @@ SESSION_METRICS = ("ctr", "avg_rating", "exit_page", "session_length", "satisfac
 _SESSIONS_SQL = """
 SELECT arm, user_id, session,
     count(*) FILTER (WHERE kind = 'impression') AS shown,
-    count(*) FILTER (WHERE kind = 'watch') AS watched,
-    avg(rating) FILTER (WHERE kind = 'watch') AS avg_rating,
+    count(*) FILTER (WHERE kind = 'watch' AND page IS NOT NULL) AS watched,
+    avg(rating) FILTER (WHERE kind = 'watch' AND page IS NOT NULL) AS avg_rating,
     coalesce(max(page) FILTER (WHERE kind = 'impression') + 1, 0) AS exit_page,
-    count(*) FILTER (WHERE kind IN ('watch', 'next_page', 'exit')) AS session_length,
+    count(*) FILTER (WHERE kind IN ('watch', 'next_page', 'exit', 'search', 'chat', 'friend_chat', 'post'))
+        AS session_length,
     count(*) FILTER (WHERE kind = 'exit') > 0 AS left_site,
     max(value) FILTER (WHERE kind = 'interview') AS satisfaction,
     max(value) FILTER (WHERE kind = 'session_end') AS tokens
 FROM events WHERE run_id = ? GROUP BY arm, user_id, session ORDER BY arm, user_id, session
 """
+
+# A watch off the pages belongs to the last list-opening event before it in its session.
+_ACTIONS_SQL = """
+WITH tagged AS (
+    SELECT arm, user_id, session, kind, item_id,
+        last_value(CASE WHEN kind IN ('impression', 'search', 'chat', 'friend_chat', 'read_post') THEN kind END
+            IGNORE NULLS) OVER (PARTITION BY arm, user_id, session ORDER BY step
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS source
+    FROM events WHERE run_id = ?)
+SELECT arm,
+    count(*) FILTER (WHERE kind = 'session_start') AS sessions,
+    count(*) FILTER (WHERE kind = 'search') AS searches,
+    count(*) FILTER (WHERE kind = 'search_result') AS search_results,
+    count(*) FILTER (WHERE kind = 'watch' AND source = 'search') AS search_watches,
+    count(*) FILTER (WHERE kind = 'chat') AS chats,
+    count(*) FILTER (WHERE kind = 'chat_item') AS chat_items,
+    count(*) FILTER (WHERE kind = 'watch' AND source = 'chat') AS chat_watches,
+    count(*) FILTER (WHERE kind = 'friend_chat') AS friend_chats,
+    count(*) FILTER (WHERE kind = 'friend_reply' AND item_id IS NOT NULL) AS friend_suggestions,
+    count(*) FILTER (WHERE kind = 'watch' AND source = 'friend_chat') AS friend_watches,
+    count(*) FILTER (WHERE kind = 'read_post') AS posts_read,
+    count(*) FILTER (WHERE kind = 'watch' AND source = 'read_post') AS feed_watches,
+    count(*) FILTER (WHERE kind = 'post') AS posts
+FROM tagged GROUP BY arm ORDER BY arm
+"""
+ACTION_COUNTS = (
+    "sessions", "searches", "search_results", "search_watches", "chats", "chat_items", "chat_watches",
+    "friend_chats", "friend_suggestions", "friend_watches", "posts_read", "feed_watches", "posts",
+)  # fmt: skip
+# rate name -> (numerator, denominator) over the counts
+ACTION_RATES = {
+    "searches_per_session": ("searches", "sessions"),
+    "search_ctr": ("search_watches", "search_results"),
+    "chats_per_session": ("chats", "sessions"),
+    "chat_ctr": ("chat_watches", "chat_items"),
+    "friend_chats_per_session": ("friend_chats", "sessions"),
+    "friend_acceptance": ("friend_watches", "friend_suggestions"),
+    "posts_per_session": ("posts", "sessions"),
+    "posts_read_per_session": ("posts_read", "sessions"),
+    "feed_ctr": ("feed_watches", "posts_read"),
+}
 
 
 @dataclass(frozen=True)
@@ -179,17 +225,38 @@ def compare_arms(rows: list[SessionRow], baseline: str, other: str, seed: int) -
     return result
 
 
+def action_metrics(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, dict[str, float]]:
+    """Per arm and overall (key ``all``): counts of detours, posts and feed reads, and their rates."""
+    rows = con.execute(_ACTIONS_SQL, [run_id]).fetchall()
+    counts = {row[0]: dict(zip(ACTION_COUNTS, (float(v) for v in row[1:]), strict=True)) for row in rows}
+    counts["all"] = {name: sum(arm[name] for arm in counts.values()) for name in ACTION_COUNTS}
+    result = {}
+    for arm, arm_counts in counts.items():
+        rates = {
+            rate: arm_counts[top] / arm_counts[bottom] if arm_counts[bottom] else float("nan")
+            for rate, (top, bottom) in ACTION_RATES.items()
+        }
+        result[arm] = arm_counts | rates
+    return result
+
+
 def run_metrics(
     con: duckdb.DuckDBPyConnection, run_id: str, arms: list[str], items: SimItems, seed: int
 ) -> dict[str, Any]:
     """Everything ``simulate`` reports about behaviour: overall, per arm, and arms against the first."""
     rows = session_rows(con, run_id)
     shown = impressions(con, run_id)
-    report: dict[str, Any] = {"metrics": session_means(rows) | catalog_metrics(shown, items), "arms": {}}
+    actions = action_metrics(con, run_id)
+    report: dict[str, Any] = {
+        "metrics": session_means(rows) | catalog_metrics(shown, items),
+        "actions": actions["all"],
+        "arms": {},
+    }
     for arm in arms:
         report["arms"][arm] = arm_report(
             [r for r in rows if r.arm == arm], [s for s in shown if s[0] == arm], items, seed
         )
+        report["arms"][arm]["actions"] = actions.get(arm, {})
     for arm in arms[1:]:
         report["arms"][arm]["vs_" + arms[0]] = compare_arms(rows, arms[0], arm, seed)
     report["session_rows"] = rows

@@ -105,6 +105,7 @@ class AgentArm:
         self.chat_model = chat_model
         self.service: Any = None
         self.watched: dict[int, set[int]] = {}
+        self.tokens = 0  # LLM tokens of every run so far (the world charges each session its share)
 
     def start_round(self, round_index: int, feedback: Interactions) -> None:
         del round_index
@@ -127,6 +128,7 @@ class AgentArm:
         service = self._open()
         user_id = self.context.train.users.id(user)
         run = service.run(service.user_index(user_id), self.spec.policy)
+        self.tokens += run.tokens
         vocabulary = self.context.train.items
         known = [vocabulary.index(i.item_id) for i in run.items if i.item_id in vocabulary]
         skip = self.watched.get(user, set())

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def build_payload(world: SimWorld, log: EventLog, fidelity: dict[str, Any]) -> tuple[dict[str, Any], list[SessionRow]]:
-    """The public JSON (keys run_id, events, sessions, metrics, fidelity, arms) and the per-session rows."""
+    """The public JSON (keys run_id, events, sessions, metrics, actions, fidelity, arms) and the session rows."""
     scenario = world.scenario
     report = run_metrics(log.con, log.run_id, [a.name for a in scenario.arms], world.items, scenario.seed)
     rows: list[SessionRow] = report.pop("session_rows")
@@ -32,6 +32,7 @@ def build_payload(world: SimWorld, log: EventLog, fidelity: dict[str, Any]) -> t
         "events": log.count(),
         "sessions": len(rows),
         "metrics": report["metrics"],
+        "actions": report["actions"],
         "fidelity": fidelity,
         "arms": report["arms"],
     }

@@ -26,10 +26,11 @@ from agentrec.core.errors import ConfigError, DataError
 from agentrec.core.paths import state_dir
 from agentrec.data.interactions import Vocabulary
 from agentrec.data.store import open_dataset
-from agentrec.sim.events import EventLog
+from agentrec.sim.events import Event, EventLog
 from agentrec.sim.recommenders import check_arm
 from agentrec.sim.runners import check_runner_options, make_runner
 from agentrec.sim.scenario import Scenario, load_scenario
+from agentrec.sim.social import feed_for
 from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec, feedback_path, write_atomically
 
 logger = logging.getLogger(__name__)
@@ -217,14 +218,24 @@ def run_round(world: SimWorld, log: EventLog, writer: EventWriter, runner: Any, 
     tasks = []
     for arm in scenario.arms:
         prior = log.memory_events(arm.name, session) if session > 0 else {}
+        feeds = social_feeds(world, log, arm.name, session)
         tasks += [
-            SessionTask(arm.name, session, user, tuple(prior.get(user, ())))
+            SessionTask(arm.name, session, user, tuple(prior.get(user, ())), feeds.get(user, ()))
             for user in world.spec.users
             if (arm.name, user, session) not in finished
         ]
     writer.report(f"round {session + 1}/{scenario.rounds}")
     runner.run(tasks, writer.accept)
     writer.flush(f"round {session + 1}/{scenario.rounds}")
+
+
+def social_feeds(world: SimWorld, log: EventLog, arm: str, session: int) -> dict[str, tuple[Event, ...]]:
+    """Per user, friends' posts of the rounds before ``session`` (empty without a social graph)."""
+    graph = world.session_tools().graph
+    if graph is None or session == 0:
+        return {}
+    posts = log.posts(arm, session)
+    return {user: feed_for(user, graph, posts) for user in world.spec.users}
 
 
 def load_or_measure_fidelity(world: SimWorld, run_dir: Path) -> dict[str, Any]:

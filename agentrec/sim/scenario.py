@@ -19,6 +19,11 @@ from agentrec.core.errors import ConfigError
 
 ChoiceModelName = Literal["hybrid", "statistical", "llm"]
 TasteSource = Literal["genres", "llm"]
+SearchSource = Literal["semantic", "titles"]
+GraphKind = Literal["random", "taste"]
+# Sections whose defaults (everything off) must not change the fingerprint of a scenario
+# written before they existed, or such runs could no longer be resumed.
+OPTIONAL_SECTIONS = ("search", "chat", "social")
 _ARM_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -58,6 +63,43 @@ class FidelitySpec(_Strict):
     temporal: bool = True
 
 
+class SearchSpec(_Strict):
+    """Searching the catalog when a recommendation page held nothing the user wanted."""
+
+    enabled: bool = False
+    source: SearchSource = Field("semantic", description="semantic: MiniLM + faiss; titles: fuzzy title match")
+    rate: float = Field(0.3, ge=0.0, le=1.0, description="chance of a search after a page without a watch")
+    results: int = Field(4, ge=1, le=20, description="results the user looks at")
+    max_per_session: int = Field(1, ge=1, le=10)
+
+
+class ChatSpec(_Strict):
+    """Telling the conversational agent what one wants, after a page without a watch."""
+
+    enabled: bool = False
+    rate: float = Field(0.2, ge=0.0, le=1.0, description="chance of a chat after a page without a watch")
+    results: int = Field(4, ge=1, le=20, description="items in the agent's answer")
+    max_per_session: int = Field(1, ge=1, le=10)
+    agent_llm: bool = Field(True, description="the agent uses the scenario's LLM (false: rules and tools only)")
+    llm_steps: int = Field(1, ge=0, le=5, description="tool calls the agent's LLM may add per turn")
+    backbone: str = Field("ease", description="the model behind the agent's retrieve tool")
+    pack: str | None = Field(None, description="a tool pack file (default: the dataset's own pack)")
+
+
+class SocialSpec(_Strict):
+    """A friendship graph between the simulated users: a feed of posts and one-to-one chats."""
+
+    enabled: bool = False
+    graph: GraphKind = Field("taste", description="random, or each user's most similar users by genre taste")
+    degree: int = Field(4, ge=1, le=100, description="friends each user picks (friendship is mutual)")
+    post_rate: float = Field(0.1, ge=0.0, le=1.0, description="chance of posting about a watch rated post_min_rating+")
+    post_min_rating: int = Field(4, ge=1, le=5)
+    read_rate: float = Field(0.5, ge=0.0, le=1.0, description="chance of reading the feed at the start of a session")
+    feed_size: int = Field(5, ge=1, le=50, description="newest friends' posts read from the feed")
+    chat_rate: float = Field(0.1, ge=0.0, le=1.0, description="chance of asking a friend after a page without a watch")
+    influence: float = Field(0.7, ge=0.0, le=5.0, description="watch log-odds added for an item a friend endorsed")
+
+
 class ArmSpec(_Strict):
     """One recommender under test: a CF model name, ``agent``, or ``module:Class``."""
 
@@ -86,6 +128,9 @@ class Scenario(_Strict):
     users: UsersSpec = Field(default_factory=lambda: UsersSpec.model_validate({}))
     llm: LlmSpec = Field(default_factory=lambda: LlmSpec.model_validate({}))
     fidelity: FidelitySpec = Field(default_factory=lambda: FidelitySpec.model_validate({}))
+    search: SearchSpec = Field(default_factory=lambda: SearchSpec.model_validate({}))
+    chat: ChatSpec = Field(default_factory=lambda: ChatSpec.model_validate({}))
+    social: SocialSpec = Field(default_factory=lambda: SocialSpec.model_validate({}))
     arms: tuple[ArmSpec, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -103,11 +148,17 @@ class Scenario(_Strict):
     def needs_llm(self) -> bool:
         """Whether any part of the run calls an LLM (users or the agent)."""
         agent_llm = any(a.recommender == "agent" and a.policy == "agent" for a in self.arms)
-        return self.users.choice_model != "statistical" or self.users.taste == "llm" or agent_llm
+        chat_llm = self.chat.enabled and self.chat.agent_llm
+        return self.users.choice_model != "statistical" or self.users.taste == "llm" or agent_llm or chat_llm
 
     def fingerprint(self) -> str:
         """A hash of every setting, so a resumed run can check it runs the same scenario."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        settings = self.model_dump(mode="json")
+        defaults = Scenario.model_validate({"dataset": self.dataset, "arms": settings["arms"]}).model_dump(mode="json")
+        for section in OPTIONAL_SECTIONS:
+            if settings[section] == defaults[section]:
+                del settings[section]
+        payload = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -8,7 +8,7 @@ so a cached run replays exactly.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,14 @@ class PageChoice(BaseModel):
     ratings: list[int] = Field(default_factory=list, max_length=20, description="a 1-5 rating per watched movie")
     feeling: str = Field("", max_length=300, description="one sentence on how you feel")
     leave: bool = Field(False, description="true to stop browsing after this page")
+
+
+class DetourChoice(BaseModel):
+    """What the llm choice model does after a page with nothing it wanted."""
+
+    action: Literal["browse", "search", "assistant", "friend"] = Field(
+        description="browse: go on; search: search the catalog; assistant: tell the site's assistant; friend: ask one"
+    )
 
 
 class ForcedPick(BaseModel):
@@ -127,3 +135,26 @@ class UserVoice:
         lines = "\n".join(history_lines(profile, self.items, limit=20))
         request = f"These are movies a person watched:\n{lines}\nDescribe their movie taste in one sentence."
         return self.say("You summarise movie tastes briefly.", request, seed)
+
+    def search_query(self, system: str, seed: int) -> str:
+        request = "You want to search the website's catalog. What do you type into the search box? A few words only."
+        return self.say(system, request, seed)
+
+    def agent_message(self, system: str, seed: int) -> str:
+        request = "Write one short message to the website's movie assistant saying what kind of movie you want now."
+        return self.say(system, request, seed)
+
+    def post_text(self, system: str, item: int, rating: int, seed: int) -> str:
+        label = self.items.labels[item]
+        request = f"You just watched {label} and rated it {rating}/5. Write a one-sentence post about it for friends."
+        return self.say(system, request, seed)
+
+    def friend_message(self, system: str, seed: int) -> str:
+        return self.say(system, "Write one short message asking a friend to recommend you a movie.", seed)
+
+    def friend_reply(self, friend_taste: str, message: str, item: int, rating: int, seed: int) -> str:
+        """The friend's answer, written from the friend's taste alone (no history lines, so no other titles)."""
+        system = f"You are a movie fan chatting with a friend. Be brief. Your taste: {friend_taste}"
+        label = self.items.labels[item]
+        request = f'Your friend asks: "{message[:200]}". In one sentence, recommend {label} (you rated it {rating}/5).'
+        return self.say(system, request, seed)

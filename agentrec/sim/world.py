@@ -1,4 +1,4 @@
-"""The world one process simulates in: data, taste model, users, arms; and the session loop.
+"""The world one process simulates in: data, taste model, users, arms, detour tools; one session.
 
 Every worker (and the parent) opens the same ``SimWorld`` from a ``WorldSpec``.
 Fitted models and the calibration are written once by the parent and only loaded
@@ -26,6 +26,7 @@ from agentrec.llm.records import ChatModel
 from agentrec.recsys.base import Recommender
 from agentrec.recsys.model_store import ModelStore
 from agentrec.recsys.registry import make_model
+from agentrec.sim.agent_chat import AgentChat
 from agentrec.sim.calibration import calibrate
 from agentrec.sim.choice import SessionState, StatisticalChoice, make_choice_model
 from agentrec.sim.events import Event
@@ -34,6 +35,9 @@ from agentrec.sim.memory import Memory, Watch
 from agentrec.sim.profiles import UserProfile, build_profiles
 from agentrec.sim.recommenders import ArmContext, SimRecommender, make_arm
 from agentrec.sim.scenario import Scenario
+from agentrec.sim.search import open_search
+from agentrec.sim.session import EventRecorder, SessionTools, UserSession
+from agentrec.sim.social import SocialGraph, build_graph
 from agentrec.sim.taste import Calibration, RatingBiases, TasteModel
 from agentrec.sim.voice import UserVoice
 
@@ -58,6 +62,7 @@ class SessionTask:
     session: int
     user_id: str
     prior: tuple[Event, ...] = ()
+    feed: tuple[Event, ...] = ()  # friends' posts of earlier rounds, newest first (social graph only)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class SimWorld:
     _round: dict[str, int] = field(default_factory=dict)
     _voice: UserVoice | None = None
     _chat: ChatModel | None = None
+    _tools: SessionTools | None = None
 
     @property
     def scenario(self) -> Scenario:
@@ -139,6 +145,8 @@ class SimWorld:
             spec.run_dir,
         )
         world.arms = {arm.name: make_arm(arm, context, world.chat_model) for arm in scenario.arms}
+        # fitted (and stored) here, so the workers of a pool only load the search model and the agent's
+        world.session_tools()
         return world
 
     def chat_model(self) -> ChatModel:
@@ -193,72 +201,56 @@ class SimWorld:
             self.items,
             session_rng(self.scenario.seed, task.arm, task.session, task.user_id),
             voice,
+            watched_items=watched_before(task.prior, self.train),
+            influence=self.scenario.social.influence,
         )
-        ranked = self.arms[task.arm].recommend(user, self.scenario.list_length)
+        arm = self.arms[task.arm]
+        arm_spent = arm_tokens(arm)
+        ranked = arm.recommend(user, self.scenario.list_length)
         recorder = EventRecorder(task.arm, task.user_id, task.session)
         recorder.add("session_start", value=float(len(ranked)))
-        self._browse(state, ranked, recorder)
-        tokens = (voice.tokens - spent) if voice else 0
+        session = UserSession(self.scenario, self.choice, state, recorder, self.session_tools(), task.feed)
+        session.run(ranked)
+        tokens = (voice.tokens - spent if voice else 0) + session.tokens + arm_tokens(arm) - arm_spent
         recorder.add("session_end", value=float(tokens))
         return SessionOutcome(task.arm, task.session, task.user_id, tuple(recorder.events), tokens)
 
-    def _browse(self, state: SessionState, ranked: list[int], recorder: EventRecorder) -> None:
-        k, pages, ids = self.scenario.page_size, self.scenario.pages, self.items.ids
-        watched = pages_seen = 0
-        for page_index in range(pages):
-            page = ranked[page_index * k : (page_index + 1) * k]
-            if not page:
-                break
-            pages_seen += 1
-            for position, item in enumerate(page):
-                recorder.add("impression", page=page_index, position=position, item_id=ids[item])
-            state.shown += len(page)
-            decision = self.choice.decide_page(state, page, page_index)
-            for position, (item, seen, rating) in enumerate(zip(page, decision.watched, decision.ratings, strict=True)):
-                if seen:
-                    watched += 1
-                    self._watch(state, recorder, page_index, position, item, rating, decision.feeling)
-            if decision.leave:
-                recorder.add("exit", page=page_index)
-                break
-            if page_index + 1 < pages and len(ranked) > (page_index + 1) * k:
-                recorder.add("next_page", page=page_index)
-        summary = f"You saw {state.shown} movies on {pages_seen} pages and watched {watched}."
-        satisfaction, reason = self.choice.interview(state, summary, watched)
-        recorder.add("interview", value=float(satisfaction), text=reason)
+    def session_tools(self) -> SessionTools:
+        """Search, the conversational agent and the social graph, as far as the scenario turns them on."""
+        if self._tools is None:
+            scenario = self.scenario
+            tools = SessionTools(item_index={item_id: i for i, item_id in enumerate(self.items.ids)})
+            if scenario.search.enabled:
+                tools.search = open_search(
+                    scenario.search, self.store, self.train, self.items, self.dataset_key, split_label(scenario)
+                )
+            if scenario.chat.enabled:
+                tools.agent_chat = AgentChat(
+                    scenario.chat, scenario.dataset, scenario.seed, self.train.items, self.chat_model
+                )
+                tools.agent_chat.open()
+            if scenario.social.enabled:
+                tools.graph = self.social_graph()
+                tools.friend_profile = lambda user_id: self.profile(self.train.users.index(user_id))
+            self._tools = tools
+        return self._tools
 
-    def _watch(
-        self,
-        state: SessionState,
-        recorder: EventRecorder,
-        page: int,
-        position: int,
-        item: int,
-        rating: int,
-        feeling: str,
-    ) -> None:
-        recorder.add(
-            "watch", page=page, position=position, item_id=self.items.ids[item], rating=rating, text=feeling or None
-        )
-        state.memory.remember(Watch(item, rating, feeling))
-        state.ratings.append(rating)
-        if state.memory.due_for_reflection(self.scenario.users.reflect_every):
-            text = self.choice.reflection_text(state)
-            state.memory.reflect(text, self.items, state.profile.mean_rating)
-            recorder.add("reflection", text=text)
+    def social_graph(self) -> SocialGraph:
+        """The run's friendship graph (built from the seed and the users alone)."""
+        social = self.scenario.social
+        users = self.spec.users
+        shares = np.stack([self.profiles[self.train.users.index(u)].genre_share for u in users])
+        return build_graph(social.graph, social.degree, users, shares, self.scenario.seed)
 
 
-@dataclass
-class EventRecorder:
-    """Numbers a session's events in the order they happen."""
+def arm_tokens(arm: SimRecommender) -> int:
+    """LLM tokens an arm has spent so far (arms without an LLM have no counter)."""
+    return int(getattr(arm, "tokens", 0))
 
-    arm: str
-    user_id: str
-    session: int
-    events: list[Event] = field(default_factory=list)
 
-    def add(self, kind: str, **values: object) -> None:
-        self.events.append(Event(self.arm, self.user_id, self.session, len(self.events), kind, **values))  # type: ignore[arg-type]
+def watched_before(prior: tuple[Event, ...], train: Interactions) -> set[int]:
+    """Every item the user watched in earlier rounds (memory keeps only the latest)."""
+    return {train.items.index(e.item_id) for e in prior if e.kind == "watch" and e.item_id is not None}
 
 
 def replay_memory(

@@ -111,6 +111,10 @@ def render_summary(result: SimulationResult) -> None:
         cells += [_number(report["metrics"].get(m)) for m in ("coverage", "gini", "novelty", "genre_entropy")]
         table.add_row(arm, *cells)
     stdout.print(table)
+    for arm, report in payload["arms"].items():
+        line = actions_line(report.get("actions", {}))
+        if line:
+            stdout.print(f"{arm}: {line}")
     fidelity = payload["fidelity"]
     if fidelity.get("choice_agreement") is not None:
         temporal = fidelity.get("temporal", {}).get("choice_agreement")
@@ -119,6 +123,30 @@ def render_summary(result: SimulationResult) -> None:
             f"fidelity vs held-out real behaviour: choice agreement {fidelity['choice_agreement']:.3f} "
             f"(chance {fidelity['random']['chance']:.2f}){extra}; rating RMSE {fidelity['rating_rmse']:.3f}"
         )
+
+
+# (count key, rate key, words) for the actions line, in the order they are shown
+ACTION_PARTS = (
+    ("searches", "search_ctr", "searches"),
+    ("chats", "chat_ctr", "chats with the agent"),
+    ("friend_chats", "friend_acceptance", "chats with friends"),
+    ("posts_read", "feed_ctr", "posts read"),
+)
+
+
+def actions_line(actions: dict[str, float | None]) -> str:
+    """Detours, posts and feed reads of one arm in a sentence; empty when there were none."""
+    sessions = actions.get("sessions") or 1.0
+    parts = []
+    for count, rate, words in ACTION_PARTS:
+        done = actions.get(count) or 0.0
+        if done:
+            watched = actions.get(rate)
+            share = "" if watched is None else f", {watched:.0%} watched"
+            parts.append(f"{done:.0f} {words} ({done / sessions:.2f}/session{share})")
+    if actions.get("posts"):
+        parts.append(f"{actions['posts']:.0f} posts")
+    return "; ".join(parts)
 
 
 def _number(value: float | None) -> str:
