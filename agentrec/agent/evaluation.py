@@ -72,6 +72,7 @@ def run_agent_eval(spec: AgentEvalSpec, progress: Progress | None = None) -> dic
     """Evaluate the policies on the same users; return the JSON-ready report."""
     spec.check()
     notify = progress or (lambda label, done, total: None)
+    started = time.perf_counter()
     model = make_chat_model(spec.llm, spec.api_base, spec.cache) if _needs_llm(spec) else None
     service = open_agent(
         spec.dataset, spec.settings, model, backbone=spec.backbone, progress=lambda text: notify(text, 0, 0)
@@ -79,7 +80,10 @@ def run_agent_eval(spec: AgentEvalSpec, progress: Progress | None = None) -> dic
     users = sample_users(service, spec.users, spec.settings.seed)
     store = TraceStore()
     results: dict[str, PolicyResult] = {}
+    # Wall time per phase, so a reader can tell fitting from running (resumed runs count only new work).
+    wall_seconds = {"open": time.perf_counter() - started}
     for policy in spec.policies:
+        policy_started = time.perf_counter()
         key = run_key(spec, service, policy, users)
         done = {} if spec.cache == "replay" else store.finished(key)
         runs = dict(done)
@@ -91,7 +95,9 @@ def run_agent_eval(spec: AgentEvalSpec, progress: Progress | None = None) -> dic
             notify(policy, len(runs), len(users))
         ordered = [runs[service.workspace.user_id(u)] for u in users]
         results[policy] = PolicyResult(ordered, _per_user(service, ordered, spec.settings.k))
-    return report(spec, service, users, results)
+        wall_seconds[policy] = time.perf_counter() - policy_started
+    wall_seconds["total"] = time.perf_counter() - started
+    return report(spec, service, users, results) | {"wall_seconds": {k: round(v, 2) for k, v in wall_seconds.items()}}
 
 
 def _needs_llm(spec: AgentEvalSpec) -> bool:

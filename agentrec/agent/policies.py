@@ -179,7 +179,10 @@ def run_backbone(context: ToolContext, settings: RunSettings) -> AgentRun:
     return finalise(context, settings, policy="backbone", started=time.perf_counter())
 
 
-def run_heuristic(context: ToolContext, settings: RunSettings, ranker: LearnedFusion | None) -> AgentRun:
+def run_heuristic(
+    context: ToolContext, settings: RunSettings, ranker: LearnedFusion | None, model: ChatModel | None = None
+) -> AgentRun:
+    """The heuristic's pool, fused; ``model`` is used only by ``--fusion llm``."""
     started = time.perf_counter()
     steps = heuristic_pool(context, settings)
-    return finalise(context, settings, policy="heuristic", ranker=ranker, steps=steps, started=started)
+    return finalise(context, settings, policy="heuristic", model=model, ranker=ranker, steps=steps, started=started)

@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentrec.agent.context import ToolContext
-from agentrec.agent.fusion import train_fusion
+from agentrec.agent.fusion import FusionName, train_fusion
 from agentrec.agent.loop import run_agent
 from agentrec.agent.policies import POLICIES, RunSettings, heuristic_pool, run_backbone, run_heuristic
 from agentrec.agent.registry import ToolRegistry
@@ -47,12 +47,34 @@ class AgentService:
         if policy == "backbone":
             return run_backbone(context, self.settings)
         if policy == "heuristic":
-            return run_heuristic(context, self.settings, self.ranker)
+            return run_heuristic(context, self.settings, self.ranker, self.model)
         if policy == "agent":
             if self.model is None:
                 raise ConfigError("the agent policy needs an LLM")
             return run_agent(context, self.model, self.registry, self.settings, self.ranker)
         raise ConfigError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
+
+    def with_fusion(self, fusion: FusionName) -> AgentService:
+        """The same workspace, tools and models, fusing pools by ``fusion`` instead."""
+        if fusion == "lgbm" and self.ranker is None:
+            raise ConfigError("--fusion lgbm needs the service opened with lgbm fusion (it trains the ranker)")
+        return replace(self, settings=replace(self.settings, fusion=fusion))
+
+    def candidate_items(self, user: int) -> list[int]:
+        """What the heuristic gathers for ``user`` (backbone seed, attribute lists, similar): who can see an item."""
+        context = ToolContext.for_user(self.workspace, user, self.settings.seed)
+        heuristic_pool(context, self.settings)
+        return [int(item) for item in context.pool.items()]
+
+    def item_index(self, reference: str) -> int:
+        """A dense item index from an id or a title (fuzzy); ``DataError`` with suggestions otherwise."""
+        items = self.workspace.split.train.items
+        if reference in items:
+            return items.index(reference)
+        exact = self.workspace.title_index.get(reference.strip().lower())
+        if exact is not None:
+            return exact
+        return items.index(self.workspace.store.catalog.resolve(reference).item_id)
 
 
 def open_agent(

@@ -120,6 +120,25 @@ class TextSimilarity(Recommender):
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True)]
         return [(i, s) for i, s in pairs if i not in (item, -1)][:k]
 
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length vectors of ``texts`` from this model's sentence encoder."""
+        return embed_texts(texts, self.config.model_path, self.config.batch_size)
+
+    def replace_item_vector(self, item: int, vector: np.ndarray, history: Interactions) -> np.ndarray:
+        """Give ``item`` a new text vector; profiles (from ``history``) and the index follow.
+
+        Returns the old vector.
+
+        Audits use this to plant text in one item's description and to restore it afterwards.
+        """
+        item = int(self._check_items([item])[0])
+        previous: np.ndarray = np.array(self.item_vectors[item], copy=True)
+        self.item_vectors = self.item_vectors.copy()
+        self.item_vectors[item] = np.asarray(vector, dtype=np.float32).reshape(-1)
+        self._index = None
+        self.profiles = self._profiles(history)
+        return previous
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"item_vectors": self.item_vectors, "profiles": self.profiles}
 

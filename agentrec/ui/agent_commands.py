@@ -188,6 +188,9 @@ def agent_eval(
             if label not in tasks:
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)
+            # A log file (no terminal) gets a plain line every tenth, since the bar is not drawn there.
+            if not stderr.is_terminal and (done == total or done % max(1, total // 10) == 0):
+                stderr.print(f"[dim]{label}: {done}/{total} users[/dim]")
 
         result = run_agent_eval(spec, progress)
     render_agent_eval(result)
@@ -226,4 +229,7 @@ def render_agent_eval(result: dict[str, Any]) -> None:
             f"{entry['usage']['seconds'] / users:.2f}",
             f"{rates['reask']:.0%} / {rates['skipped_step']:.0%} / {rates['fallback']:.0%}",
         )  # fmt: skip
+    wall = result.get("wall_seconds")
+    if wall:
+        table.caption = "wall time: " + ", ".join(f"{phase} {seconds:,.0f} s" for phase, seconds in wall.items())
     stdout.print(table)
