@@ -15,11 +15,14 @@ import typer
 from agentrec.core.errors import AgentrecError
 from agentrec.ui import (
     agent_commands,
+    audit_agent_command,
+    audit_command,
     chat_command,
     data_commands,
     eval_command,
     llm_commands,
     quickstart_command,
+    serve_mcp_command,
     simulate_command,
 )
 
@@ -38,6 +41,9 @@ app.command("recommend")(agent_commands.recommend)
 app.command("agent-eval")(agent_commands.agent_eval)
 app.command("chat")(chat_command.chat)
 app.command("simulate")(simulate_command.simulate)
+app.command("serve-mcp")(serve_mcp_command.serve_mcp)
+app.command("audit")(audit_command.audit)
+app.command("audit-agent")(audit_agent_command.audit_agent)
 
 
 def main() -> None:

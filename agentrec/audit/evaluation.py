@@ -1,0 +1,86 @@
+"""Paired evaluation: does the STS move the target, order by order?
+
+Each of N runs draws one random product order (seeded) and shows it twice to
+the recommender: the clean catalog and the catalog with the STS planted.
+Within a pair the two prompts are identical up to the target product, so
+they are issued back to back (llama.cpp keeps the shared prefix), and the
+log-probability of each prompt follows its generation for the same reason.
+The same seed gives the same orders, so the clean half of a pair is
+answered from the response cache in every later audit of the same catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agentrec.audit.catalog import Catalog, ProductOrder
+from agentrec.audit.defences import Defence, NoDefence
+from agentrec.audit.placement import StsPlacement, catalog_with_sts
+from agentrec.audit.recommender import AuditedRecommender
+
+PairProgress = Callable[[int, int], None]  # (pairs done, pairs in all)
+# The evaluation's orders come from their own stream of the seed, so an optimiser seeded
+# with the same number never scores its candidates on the orders it is evaluated on.
+_EVALUATION_STREAM = 1
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    """One paired run: the same order, without and with the STS."""
+
+    order: ProductOrder
+    rank_before: int
+    rank_after: int
+    logprob_before: float | None
+    logprob_after: float | None
+    reply_before: str
+    reply_after: str
+
+
+@dataclass(frozen=True)
+class PairedSetup:
+    """What a paired evaluation compares: a target, a sequence, and where it goes."""
+
+    catalog: Catalog
+    target: str
+    sts: str
+    placement: StsPlacement = field(default_factory=StsPlacement)
+
+
+def evaluation_orders(size: int, evals: int, seed: int) -> list[ProductOrder]:
+    """The ``evals`` product orders of a paired evaluation (the same for the same seed)."""
+    rng = np.random.default_rng([seed, _EVALUATION_STREAM])
+    return [tuple(int(i) for i in rng.permutation(size)) for _ in range(evals)]
+
+
+def paired_rank_evaluation(
+    setup: PairedSetup,
+    recommender: AuditedRecommender,
+    evals: int,
+    seed: int,
+    defence: Defence | None = None,
+    progress: PairProgress | None = None,
+) -> list[PairOutcome]:
+    """Rank the target in ``evals`` paired runs; the defence (if any) applies to both halves."""
+    defence = defence or NoDefence()
+    target = setup.catalog.product(setup.target).name
+    clean = defence.protect(setup.catalog)
+    planted = defence.protect(catalog_with_sts(setup.catalog, target, setup.sts, setup.placement))
+    audited = defence.recommender(recommender)
+    outcomes: list[PairOutcome] = []
+    orders = evaluation_orders(len(setup.catalog.products), evals, seed)
+    for done, order in enumerate(orders, start=1):
+        before_products, after_products = clean.ordered(order), planted.ordered(order)
+        rank_before, reply_before = audited.rank(before_products, target)
+        logprob_before = audited.first_place_logprob(before_products, target)
+        rank_after, reply_after = audited.rank(after_products, target)
+        logprob_after = audited.first_place_logprob(after_products, target)
+        outcomes.append(
+            PairOutcome(order, rank_before, rank_after, logprob_before, logprob_after, reply_before, reply_after)
+        )
+        if progress is not None:
+            progress(done, len(orders))
+    return outcomes

@@ -1,0 +1,103 @@
+"""Perplexity of product text under the embedded model, and a threshold chosen on clean catalogs.
+
+A product's text is its JSON line, exactly what the recommender reads. It is
+scored as the reply to a fixed request, with the same teacher-forced
+``logprob`` the audit uses elsewhere, so any GGUF model works; other
+backends have no log-probabilities and cannot run this filter.
+
+The threshold is the largest clean perplexity (or a quantile of the clean
+perplexities) over the calibration catalogs. Its false-positive rate is
+estimated leave-one-catalog-out: the threshold from the other catalogs,
+applied to the held-out one's clean products, so it is not zero by design.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+
+from agentrec.audit.catalog import Catalog
+from agentrec.core.errors import ConfigError
+from agentrec.llm.records import ChatModel, Message
+
+_CONTEXT = [Message.user("Write one product listing as a JSON object."), Message.assistant("")]
+
+
+class PerplexityScorer:
+    """Perplexity of texts under a local GGUF chat model, memoised per text."""
+
+    def __init__(self, chat: ChatModel) -> None:
+        logprob = getattr(chat, "logprob", None)
+        llama = getattr(getattr(chat, "loaded", None), "llama", None)
+        if not callable(logprob) or llama is None:
+            raise ConfigError(
+                f"the perplexity defence needs a local GGUF model with log-probabilities; {chat.model_id} has none"
+            )
+        self._logprob = cast(Callable[[list[Message], str], float], logprob)
+        self._llama: Any = llama
+        self._memo: dict[str, float] = {}
+
+    def perplexity(self, text: str) -> float:
+        """exp(-mean token log-probability) of ``text``."""
+        if text not in self._memo:
+            tokens = len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+            total = self._logprob(_CONTEXT, text)
+            self._memo[text] = math.exp(-total / max(tokens, 1))
+        return self._memo[text]
+
+
+@dataclass(frozen=True)
+class PerplexityCalibration:
+    """The chosen threshold and how it behaves on clean products."""
+
+    threshold: float
+    quantile: float
+    clean_products: int
+    clean_perplexity: Mapping[str, list[float]]  # per catalog
+    false_positive_rate: float  # leave-one-catalog-out; in-sample when only one catalog
+    false_positives: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON data for the report."""
+        return {
+            "threshold": round(self.threshold, 3),
+            "quantile": self.quantile,
+            "clean_products": self.clean_products,
+            "false_positive_rate": round(self.false_positive_rate, 4),
+            "false_positives": self.false_positives,
+            "false_positive_method": "leave-one-catalog-out" if len(self.clean_perplexity) > 1 else "in-sample",
+            "clean_perplexity_max": {name: round(max(v), 3) for name, v in self.clean_perplexity.items()},
+        }
+
+
+def _threshold(values: Sequence[float], quantile: float) -> float:
+    return float(np.quantile(np.asarray(values), quantile))
+
+
+def calibrate_threshold(
+    scorer: PerplexityScorer, catalogs: Sequence[Catalog], quantile: float = 1.0
+) -> PerplexityCalibration:
+    """A threshold on clean product perplexity, with its leave-one-catalog-out false positives."""
+    if not catalogs:
+        raise ConfigError("the perplexity defence needs at least one clean catalog to calibrate on")
+    if not 0.0 < quantile <= 1.0:
+        raise ConfigError(f"perplexity quantile must lie in (0, 1], got {quantile}")
+    per_catalog = {c.name: [scorer.perplexity(p.json_line()) for p in c.products] for c in catalogs}
+    everything = [value for values in per_catalog.values() for value in values]
+    false_positives = 0
+    for name, values in per_catalog.items():
+        others = [v for other, vs in per_catalog.items() if other != name for v in vs] or values
+        held_out_threshold = _threshold(others, quantile)
+        false_positives += sum(value > held_out_threshold for value in values)
+    return PerplexityCalibration(
+        threshold=_threshold(everything, quantile),
+        quantile=quantile,
+        clean_products=len(everything),
+        clean_perplexity=per_catalog,
+        false_positive_rate=false_positives / len(everything),
+        false_positives=false_positives,
+    )

@@ -1,0 +1,93 @@
+"""``agentrec audit-agent``: plant a strategic text in one movie and see which fusion mode it fools."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from agentrec.ui.agent_commands import ApiBaseOption, BackboneOption, CacheOption, LlmOption
+
+if TYPE_CHECKING:
+    from agentrec.agent.service import AgentService
+    from agentrec.audit.agent_audit import AgentAuditPlan, AgentAuditReport
+
+
+def audit_agent(
+    dataset: Annotated[str, typer.Argument(help="ml-100k | ml-latest-small | a folder name or PATH")],
+    target: Annotated[str, typer.Option("--target", help="The movie to promote: an item id or a title.")],
+    sts: Annotated[
+        str | None, typer.Option("--sts", help="The text planted in its title (default: a fluent pitch).")
+    ] = None,
+    users: Annotated[int, typer.Option(help="How many users for whom the target is a candidate.")] = 30,
+    fusion: Annotated[str, typer.Option(help="Comma-separated fusion modes to compare.")] = "lgbm,rrf,llm",
+    policy: Annotated[
+        str, typer.Option(help="heuristic (tools without an LLM) | agent (the LLM picks tools).")
+    ] = "heuristic",
+    k: Annotated[int, typer.Option(help="Top-k cut-off.")] = 10,
+    llm: LlmOption = "local",
+    api_base: ApiBaseOption = None,
+    backbone: BackboneOption = None,
+    cache: CacheOption = "on",
+    seed: Annotated[int, typer.Option(help="Seed for the user order.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Report folder (default: under AGENTREC_HOME).")
+    ] = None,
+) -> None:
+    """Plant a strategic text sequence in one movie's text and count how often each fusion puts it in the top-k.
+
+    Users are those who have not seen the movie and whose tool pool gathers it. Each
+    runs clean, then with the text planted. CF-grounded fusion (lgbm, rrf) reads no
+    item text; the LLM re-rank does. The report folder has JSON, a plot and a summary.
+    """
+    from agentrec.agent.policies import RunSettings
+    from agentrec.agent.service import open_agent
+    from agentrec.audit.agent_audit import DEFAULT_AGENT_STS, FUSIONS, AgentAuditPlan
+    from agentrec.audit.agent_audit_report import summary_markdown, write_agent_audit_report
+    from agentrec.core.errors import ConfigError
+    from agentrec.core.paths import state_dir
+    from agentrec.llm.factory import make_chat_model
+    from agentrec.recsys.threads import pin_threads
+    from agentrec.ui.console import stderr, stdout, write_json
+
+    fusions = tuple(name.strip() for name in fusion.split(",") if name.strip())
+    if not fusions or any(name not in FUSIONS for name in fusions):
+        raise ConfigError(f"--fusion takes a comma-separated subset of {', '.join(FUSIONS)}, got {fusion!r}")
+    if policy not in ("heuristic", "agent"):
+        raise ConfigError(f"--policy must be heuristic or agent, got {policy!r}")
+    if k < 1:
+        raise ConfigError(f"--k must be at least 1, got {k}")
+    plan = AgentAuditPlan(target=target, sts=sts or DEFAULT_AGENT_STS, fusions=fusions, policy=policy,
+                          users=users, seed=seed)  # fmt: skip
+    pin_threads()
+    needs_llm = policy == "agent" or "llm" in fusions
+    model = make_chat_model(llm, api_base, cache) if needs_llm else None  # type: ignore[arg-type]
+    with stdout.status(f"opening {dataset}...") as status:
+        service = open_agent(dataset, RunSettings(k=k, seed=seed), model, backbone=backbone,
+                             progress=lambda m: status.update(m))  # fmt: skip
+    result = _run_with_progress(service, plan)
+    stdout.print(summary_markdown(result))
+    folder = report or state_dir("reports", "audit-agent") / f"{result.dataset}-{result.target_id}-{int(time.time())}"
+    write_agent_audit_report(result, folder)
+    stderr.print(f"[dim]report in {folder}[/dim]")
+    if json_out:
+        write_json(json_out, result.model_dump())
+
+
+def _run_with_progress(service: AgentService, plan: AgentAuditPlan) -> AgentAuditReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agentrec.audit.agent_audit import run_agent_audit
+    from agentrec.ui.console import stderr
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task("finding users for whom the target is a candidate", total=None)
+
+        def users_found(n: int) -> None:
+            bar.update(task, description="clean, then planted runs", total=2 * n * len(plan.fusions), completed=0)
+
+        return run_agent_audit(service, plan, on_run=lambda: bar.advance(task), on_users=users_found)

@@ -1,0 +1,185 @@
+"""``agentrec audit``: does a strategic text sequence raise one product in an LLM recommender?"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from agentrec.audit.evaluation import PairProgress
+    from agentrec.audit.optimizers import OptimizationStep
+    from agentrec.audit.run import AuditResult
+
+
+def audit(
+    catalog: Annotated[Path, typer.Argument(help="A JSONL catalog, one product per line (see catalogs/).")],
+    target: Annotated[str, typer.Option(help="Name of the product the STS promotes.")],
+    optimizer: Annotated[str, typer.Option(help="random | rewrite | gcg.")] = "random",
+    iters: Annotated[int, typer.Option(help="Optimiser budget in iterations.")] = 50,
+    evals: Annotated[int, typer.Option(help="Paired runs (random product orders, clean vs STS).")] = 200,
+    defence: Annotated[str, typer.Option(help="none | perplexity | paraphrase | sandwich.")] = "none",
+    llm: Annotated[str, typer.Option(help="local (default), a .gguf path, or a litellm model name.")] = "local",
+    api_base: Annotated[str | None, typer.Option(help="Endpoint of an OpenAI-compatible server.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full result here.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Report folder (default under $AGENTREC_HOME).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the optimiser and of the evaluation's orders.")] = 0,
+    sts: Annotated[str | None, typer.Option(help="Evaluate this sequence instead of optimising one.")] = None,
+    request: Annotated[str | None, typer.Option(help="The user's request (default: from the catalog name).")] = None,
+    prefill: Annotated[bool, typer.Option(help="Start the assistant's reply with '1.'.")] = True,
+    max_tokens: Annotated[int, typer.Option(help="Reply length cap of the recommender.")] = 256,
+    field: Annotated[str | None, typer.Option(help="Field of the target the STS goes into (default: last).")] = None,
+    position: Annotated[str, typer.Option(help="end | start | replace (within the field).")] = "end",
+    cache: Annotated[str, typer.Option(help="off | on | replay (the LLM response cache).")] = "on",
+    score_orders: Annotated[int, typer.Option(help="Product orders per optimiser score.")] = 3,
+    option: Annotated[list[str] | None, typer.Option(help="Optimiser option KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Plant a strategic text sequence in one product and measure, in paired runs, how far it moves.
+
+    The recommender under audit is the paper's prompt-only recommender on any
+    --llm. The report folder holds audit.json, the rank distribution before and
+    after, the advantage bars and a Markdown summary.
+    """
+    from agentrec.audit.run import AuditOptions, AuditProgress, run_audit
+    from agentrec.core.errors import ConfigError
+
+    if position not in ("end", "start", "replace"):
+        raise ConfigError(f"--position must be end, start or replace, got {position!r}")
+    options = AuditOptions(
+        catalog=catalog, target=target, optimizer=optimizer, iters=iters, evals=evals, defence=defence,
+        llm=llm, api_base=api_base, seed=seed, sts=sts, request=request, prefill=prefill,
+        max_tokens=max_tokens, field=field, position=position, cache=cache, score_orders=score_orders,  # type: ignore[arg-type]
+        optimizer_options=_parse_options(option or []),
+    )  # fmt: skip
+    with AuditBars(iters) as bars:
+        result = run_audit(options, AuditProgress(on_step=bars.step, on_phase=bars.phase))
+    render_summary(result.payload)
+    _write_outputs(result, report, json_out)
+
+
+def _write_outputs(result: AuditResult, report: Path | None, json_out: Path | None) -> None:
+    from agentrec.audit.report import write_report
+    from agentrec.llm import run_usage
+    from agentrec.ui.console import stderr, write_json
+
+    folder = write_report(result.payload, report or _default_report_folder(result.payload), result.outcomes)
+    stderr.print(f"[dim]report in {folder}[/dim]")
+    if json_out is not None:
+        write_json(json_out, result.payload)
+    stderr.print(run_usage().summary(), style="dim", markup=False, highlight=False)
+
+
+def _parse_options(pairs: list[str]) -> dict[str, str]:
+    from agentrec.core.errors import ConfigError
+
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option takes KEY=VALUE, got {pair!r}")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _default_report_folder(payload: dict[str, Any]) -> Path:
+    from agentrec.core.paths import state_dir
+
+    slug = re.sub(r"[^0-9A-Za-z]+", "-", f"{Path(payload['catalog']).stem}-{payload['target']}").strip("-").lower()
+    return state_dir("reports", "audit") / f"{slug}-{payload['optimizer']}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class AuditBars:
+    """Rich progress bars: one for the optimiser's iterations, one per evaluation phase."""
+
+    def __init__(self, iters: int) -> None:
+        self.iters = iters
+
+    def __enter__(self) -> AuditBars:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from agentrec.ui.console import stderr
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=stderr, transient=True,
+        )  # fmt: skip
+        self.bar.__enter__()
+        self.optimising: Any = None
+        return self
+
+    def step(self, step: OptimizationStep) -> None:
+        """One optimiser iteration done."""
+        if self.optimising is None:
+            self.optimising = self.bar.add_task("optimising", total=self.iters, note="")
+        note = f"incumbent {step.best_score:.3f}" + (" (new)" if step.accepted else "")
+        self.bar.update(self.optimising, completed=step.iteration, note=note)
+        self._log(f"optimising: iteration {step.iteration}/{self.iters}, {note}, {step.seconds:.0f} s")
+
+    def _log(self, line: str) -> None:
+        # Without a terminal rich draws no bar; long runs (benchmarks in the background) get plain lines.
+        from agentrec.ui.console import stderr
+
+        if not stderr.is_terminal:
+            stderr.print(line, style="dim", markup=False, highlight=False)
+
+    def phase(self, label: str, total: int) -> PairProgress:
+        """A bar for one evaluation phase; returns its per-pair callback."""
+        task = self.bar.add_task(label, total=total, note="")
+        started = time.monotonic()
+
+        def advance(done: int, total: int) -> None:
+            elapsed = max(time.monotonic() - started, 1e-9)
+            self.bar.update(task, completed=done, note=f"{done / elapsed:.3f} pairs/s")
+            if done == total or done % max(1, total // 20) == 0:
+                self._log(f"{label}: {done}/{total} pairs, {elapsed:.0f} s")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+def render_summary(payload: dict[str, Any]) -> None:
+    """The paper's table: rank and rates before / after, the advantage, and each defence."""
+    from rich.table import Table
+
+    from agentrec.ui.console import stdout
+
+    table = Table(title=f"{payload['target']} in {Path(payload['catalog']).name}: {payload['evals']} paired runs")
+    for column in ("defence", "side", "top-1 rate", "not rec.", "mean rank", "mean log P", "improved/unch./worse"):
+        table.add_column(column, justify="left" if column in ("defence", "side") else "right")
+    sections = {"none": payload, **payload.get("defences", {})}
+    for name, result in sections.items():
+        shares = result["advantage"]
+        for side in ("before", "after"):
+            numbers = result[side]
+            low, high = numbers["ci"]["top1_rate"]
+            logprob = "-" if numbers["mean_logprob"] is None else f"{numbers['mean_logprob']:.3f}"
+            share_text = (
+                f"{shares['improved']:.1%} / {shares['unchanged']:.1%} / {shares['worsened']:.1%}"
+                if side == "after" else ""
+            )  # fmt: skip
+            table.add_row(
+                name if side == "before" else "", side, f"{numbers['top1_rate']:.3f} [{low:.3f}, {high:.3f}]",
+                f"{numbers['not_recommended_rate']:.3f}", f"{numbers['mean_rank']:.2f}", logprob, share_text,
+            )  # fmt: skip
+    stdout.print(table)
+    stdout.print(f"STS ({payload['optimizer']}): {payload['sts']!r}", highlight=False, markup=False)
+    optimization = payload.get("optimization")
+    if optimization:
+        stdout.print(
+            f"optimiser score ({optimization['score_kind']}): initial {optimization['initial_score']:.3f}, "
+            f"best {optimization['best_score']:.3f}, {len(optimization['history'])} iterations in "
+            f"{optimization['seconds']:.0f} s",
+            highlight=False,
+        )
+    timing = payload.get("timing")
+    if timing:
+        stdout.print(
+            f"paired evaluation: {timing['eval_seconds']:.1f} s, {timing['llm_calls']} calls "
+            f"({timing['calls_per_s']:.2f} calls/s), {timing['backend_calls']} computed",
+            highlight=False,
+        )
