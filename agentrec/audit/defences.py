@@ -4,8 +4,8 @@
   model than any clean product (threshold from ``perplexity.py``) are
   neutralised: only their name stays, so a flagged target is still listed
   but its text, and the STS in it, never reaches the recommender.
-* ``paraphrase``: the LLM paraphrases every text field (the name excepted)
-  before ranking; paraphrases are generated once per distinct text and
+* ``paraphrase``: the LLM paraphrases every text field of three words or
+  more (the name excepted) before ranking; paraphrases are generated once per distinct text and
   cached by the response cache like any other call.
 * ``sandwich``: the prompt marks the product list as data between
   delimiters and repeats the request after it (``prompt.py``).
@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from agentrec.audit.catalog import NAME_FIELD, Catalog, Product
 from agentrec.audit.perplexity import PerplexityCalibration, PerplexityScorer
@@ -22,6 +22,7 @@ from agentrec.core.errors import ConfigError
 from agentrec.llm.records import ChatModel, GenerationSettings, Message
 
 DEFENCES: tuple[str, ...] = ("none", "perplexity", "paraphrase", "sandwich")
+MIN_PARAPHRASE_WORDS = 3
 PARAPHRASE_SYSTEM = "You rewrite short product texts in your own words. Reply with the rewritten text only."
 
 
@@ -85,7 +86,7 @@ class PerplexityDefence(NoDefence):
 
 
 class ParaphraseDefence(NoDefence):
-    """Replaces every text field (not the name) by the LLM's paraphrase of it."""
+    """Replaces every text field of three words or more (not the name) by the LLM's paraphrase of it."""
 
     name = "paraphrase"
 
@@ -107,14 +108,20 @@ class ParaphraseDefence(NoDefence):
         return self._memo[text]
 
     def protect(self, catalog: Catalog) -> Catalog:
-        """Each product with its text fields paraphrased; numbers and the name are kept."""
+        """Each product with its prose fields paraphrased; the name, numbers and short specs are kept."""
         for index, product in enumerate(catalog.products):
             fields: dict[str, Any] = {
-                key: self.paraphrase(value) if key != NAME_FIELD and isinstance(value, str) and " " in value else value
+                key: self.paraphrase(value) if key != NAME_FIELD and _is_prose(value) else value
                 for key, value in product.fields.items()
             }
             catalog = catalog.replace(index, Product(fields=fields))
         return catalog
+
+
+def _is_prose(value: object) -> TypeGuard[str]:
+    # Specs such as "4 cups" or "$29" carry no instructions and a small model only garbles them;
+    # an STS makes any field it sits in long enough to be paraphrased.
+    return isinstance(value, str) and len(value.split()) >= MIN_PARAPHRASE_WORDS
 
 
 def check_defence_name(name: str) -> str:

@@ -9,7 +9,11 @@ like the paper's reshuffle per GCG step). One iteration costs
 order by order, so consecutive prompts share their prefix up to the target.
 A step's ``best_score`` is the incumbent's after the step, on that step's
 orders; the result's ``initial_score`` and ``best_score`` are both measured
-on one set of validation orders drawn at the start, so they compare.
+on one set of validation orders drawn at the start, so they compare. With
+``reshuffle=False`` every iteration uses those validation orders: the
+objective is then fixed and the search climbs it monotonically (scores of
+the incumbent come from the log-probability cache), at the risk of fitting
+those few orders.
 
 The units are tokens of the embedded model's vocabulary when the backend is
 a local GGUF (the STS is then the sequence of their texts), otherwise words
@@ -92,7 +96,13 @@ class RandomSearchOptimizer:
 
     name = "random"
 
-    def __init__(self, length: int = DEFAULT_LENGTH, candidates: int = DEFAULT_CANDIDATES, units: str = "auto") -> None:
+    def __init__(
+        self,
+        length: int = DEFAULT_LENGTH,
+        candidates: int = DEFAULT_CANDIDATES,
+        units: str = "auto",
+        reshuffle: bool = True,
+    ) -> None:
         if length < 1 or candidates < 1:
             raise ConfigError(f"random search needs length >= 1 and candidates >= 1, got {length}, {candidates}")
         if units not in ("auto", "tokens", "words"):
@@ -100,6 +110,7 @@ class RandomSearchOptimizer:
         self.length = length
         self.candidates = candidates
         self.units = units
+        self.reshuffle = reshuffle
 
     def vocabulary(self, problem: StsProblem) -> Vocabulary:
         """Tokens of the embedded model when available (and asked for), else words."""
@@ -129,7 +140,8 @@ class RandomSearchOptimizer:
         initial_score = problem.score(initial, validation)
         history: list[OptimizationStep] = []
         for iteration in range(1, budget + 1):
-            incumbent, step = self._iteration(problem, vocabulary, incumbent, rng)
+            orders = problem.sample_orders(problem.score_orders, rng) if self.reshuffle else validation
+            incumbent, step = self._iteration(problem, vocabulary, incumbent, orders, rng)
             step = replace(step, iteration=iteration, seconds=time.perf_counter() - started)
             history.append(step)
             if progress is not None:
@@ -144,14 +156,24 @@ class RandomSearchOptimizer:
             history=tuple(history),
             seconds=time.perf_counter() - started,
             placement=problem.placement,
-            extra={"units": vocabulary.kind, "length": self.length, "candidates": self.candidates, "initial": initial},
+            extra={
+                "units": vocabulary.kind,
+                "length": self.length,
+                "candidates": self.candidates,
+                "reshuffle": self.reshuffle,
+                "initial": initial,
+            },
         )
 
     def _iteration(
-        self, problem: StsProblem, vocabulary: Vocabulary, incumbent: list[str], rng: np.random.Generator
+        self,
+        problem: StsProblem,
+        vocabulary: Vocabulary,
+        incumbent: list[str],
+        orders: list[ProductOrder],
+        rng: np.random.Generator,
     ) -> tuple[list[str], OptimizationStep]:
-        """Score the incumbent and its mutations on fresh orders; keep the winner if it beats the incumbent."""
-        orders = problem.sample_orders(problem.score_orders, rng)
+        """Score the incumbent and its mutations on ``orders``; keep the winner if it beats the incumbent."""
         mutations = [self._mutate(incumbent, vocabulary, rng) for _ in range(self.candidates)]
         texts = [vocabulary.join(units) for units in [incumbent, *mutations]]
         scores = _scores_by_order(problem, texts, orders)
@@ -192,8 +214,15 @@ def _scores_by_order(problem: StsProblem, texts: list[str], orders: list[Product
 
 
 def build_optimizer(settings: OptimizerSettings) -> RandomSearchOptimizer:
-    """The ``random`` optimiser; options ``length``, ``candidates`` and ``units`` (auto|tokens|words)."""
+    """The ``random`` optimiser.
+
+    Options: ``length``, ``candidates``, ``units`` (auto|tokens|words) and ``reshuffle`` (1: fresh
+    orders every iteration, the default; 0: the validation orders throughout).
+    """
     options = dict(settings.options)
+    reshuffle = options.pop("reshuffle", "1")
+    if reshuffle not in ("0", "1"):
+        raise ConfigError(f"random optimizer option reshuffle must be 0 or 1, got {reshuffle!r}")
     try:
         length = int(options.pop("length", DEFAULT_LENGTH))
         candidates = int(options.pop("candidates", DEFAULT_CANDIDATES))
@@ -202,4 +231,4 @@ def build_optimizer(settings: OptimizerSettings) -> RandomSearchOptimizer:
     units = options.pop("units", "auto")
     if options:
         raise ConfigError(f"unknown random optimizer option(s): {', '.join(sorted(options))}")
-    return RandomSearchOptimizer(length=length, candidates=candidates, units=units)
+    return RandomSearchOptimizer(length=length, candidates=candidates, units=units, reshuffle=reshuffle == "1")

@@ -53,7 +53,7 @@ def test_paraphrase_rewrites_text_fields_once_each_and_keeps_name_and_numbers(co
     original = one.products[0]
     assert protected.fields["Name"] == original.fields["Name"] and protected.fields["Rating"] == 4.1
     assert protected.fields["Description"] == "PARAPHRASE of Traditional"
-    assert protected.fields["Price"] == "$29"  # one word: nothing to paraphrase
+    assert protected.fields["Price"] == "$29" and protected.fields["Capacity"] == "4 cups"  # specs stay
     calls = len(chat.requests)
     defence.protect(one)
     assert len(chat.requests) == calls  # memoised (and the response cache keeps them across runs)

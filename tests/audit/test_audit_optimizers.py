@@ -62,6 +62,16 @@ def test_random_search_finds_the_planted_words(coffee: Catalog, planted_model: P
     assert again.best_sts == result.best_sts  # reproducible for a seed
 
 
+def test_fixed_orders_climb_monotonically(coffee: Catalog, planted_model: PlantedLogprobModel) -> None:
+    problem = problem_for(planted_model, coffee, score_orders=2)
+    settings = OptimizerSettings(options={"reshuffle": "0", "length": "5", "units": "words"})
+    optimizer = build_optimizer("random", settings)
+    result = optimizer.optimize(problem, budget=10, seed=1)
+    assert result.extra["reshuffle"] is False
+    assert all(b.best_score >= a.best_score for a, b in itertools.pairwise(result.history))
+    assert result.best_score == result.history[-1].best_score >= result.initial_score
+
+
 def test_word_units_without_a_local_model(coffee: Catalog, planted_model: PlantedLogprobModel) -> None:
     problem = problem_for(planted_model, coffee)
     assert RandomSearchOptimizer(units="auto").vocabulary(problem).kind == "words"
