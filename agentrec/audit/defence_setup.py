@@ -69,7 +69,9 @@ def defence_details(defence: Defence, setup: PairedSetup, optimization: Optimiza
             "target_clean_paraphrased": defence.protect(setup.catalog).product(setup.target).fields,
             "target_sts_paraphrased": defence.protect(
                 catalog_with_sts(setup.catalog, setup.target, setup.sts, setup.placement)
-            ).product(setup.target).fields,
+            )
+            .product(setup.target)
+            .fields,
         }
     if isinstance(defence, SandwichDefence):
         return {"prompt_style": "sandwich"}

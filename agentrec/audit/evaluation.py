@@ -6,7 +6,9 @@ Within a pair the two prompts are identical up to the target product, so
 they are issued back to back (llama.cpp keeps the shared prefix), and the
 log-probability of each prompt follows its generation for the same reason.
 The same seed gives the same orders, so the clean half of a pair is
-answered from the response cache in every later audit of the same catalog.
+answered from the response cache in every later audit of the same catalog
+and target. With ``workers`` > 1, pairs run in parallel processes
+(``pair_workers.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from agentrec.audit.catalog import Catalog, ProductOrder
 from agentrec.audit.defences import Defence, NoDefence
+from agentrec.audit.pair_workers import ChatSpec, PairJob, run_pairs_in_workers
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 from agentrec.audit.recommender import AuditedRecommender
 
@@ -56,6 +59,26 @@ def evaluation_orders(size: int, evals: int, seed: int) -> list[ProductOrder]:
     return [tuple(int(i) for i in rng.permutation(size)) for _ in range(evals)]
 
 
+@dataclass(frozen=True)
+class Parallelism:
+    """Worker processes for the pairs, and how each builds its LLM (the recommender's own spec)."""
+
+    workers: int = 1
+    chat: ChatSpec = field(default_factory=ChatSpec)
+
+
+def evaluate_pair(
+    audited: AuditedRecommender, clean: Catalog, planted: Catalog, target: str, order: ProductOrder
+) -> PairOutcome:
+    """One paired run: the same order without and with the STS, back to back."""
+    before_products, after_products = clean.ordered(order), planted.ordered(order)
+    rank_before, reply_before = audited.rank(before_products, target)
+    logprob_before = audited.first_place_logprob(before_products, target)
+    rank_after, reply_after = audited.rank(after_products, target)
+    logprob_after = audited.first_place_logprob(after_products, target)
+    return PairOutcome(order, rank_before, rank_after, logprob_before, logprob_after, reply_before, reply_after)
+
+
 def paired_rank_evaluation(
     setup: PairedSetup,
     recommender: AuditedRecommender,
@@ -63,6 +86,7 @@ def paired_rank_evaluation(
     seed: int,
     defence: Defence | None = None,
     progress: PairProgress | None = None,
+    parallelism: Parallelism | None = None,
 ) -> list[PairOutcome]:
     """Rank the target in ``evals`` paired runs; the defence (if any) applies to both halves."""
     defence = defence or NoDefence()
@@ -70,17 +94,15 @@ def paired_rank_evaluation(
     clean = defence.protect(setup.catalog)
     planted = defence.protect(catalog_with_sts(setup.catalog, target, setup.sts, setup.placement))
     audited = defence.recommender(recommender)
-    outcomes: list[PairOutcome] = []
     orders = evaluation_orders(len(setup.catalog.products), evals, seed)
+    if parallelism is not None and parallelism.workers > 1 and len(orders) > 1:
+        job = PairJob(clean, planted, target, audited.prompt, audited.settings.max_tokens, parallelism.chat)
+        outcomes, counts = run_pairs_in_workers(job, orders, parallelism.workers, progress)
+        recommender.add_worker_calls(counts.requested, counts.computed)
+        return outcomes
+    outcomes = []
     for done, order in enumerate(orders, start=1):
-        before_products, after_products = clean.ordered(order), planted.ordered(order)
-        rank_before, reply_before = audited.rank(before_products, target)
-        logprob_before = audited.first_place_logprob(before_products, target)
-        rank_after, reply_after = audited.rank(after_products, target)
-        logprob_after = audited.first_place_logprob(after_products, target)
-        outcomes.append(
-            PairOutcome(order, rank_before, rank_after, logprob_before, logprob_after, reply_before, reply_after)
-        )
+        outcomes.append(evaluate_pair(audited, clean, planted, target, order))
         if progress is not None:
             progress(done, len(orders))
     return outcomes

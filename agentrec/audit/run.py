@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from agentrec.audit.catalog import Catalog, load_catalog
 from agentrec.audit.defence_setup import build_defence, defence_details
 from agentrec.audit.defences import Defence, check_defence_name
-from agentrec.audit.evaluation import PairedSetup, PairOutcome, PairProgress, paired_rank_evaluation
+from agentrec.audit.evaluation import PairedSetup, PairOutcome, PairProgress, Parallelism, paired_rank_evaluation
 from agentrec.audit.optimizers import (
     DEFAULT_SCORE_ORDERS,
     OPTIMIZER_MODULES,
@@ -28,6 +28,7 @@ from agentrec.audit.optimizers import (
     StsProblem,
     build_optimizer,
 )
+from agentrec.audit.pair_workers import ChatSpec
 from agentrec.audit.placement import StsPlacement, StsPosition
 from agentrec.audit.prompt import DEFAULT_PREFILL, RecommenderPrompt, default_request
 from agentrec.audit.recommender import DEFAULT_MAX_TOKENS, AuditedRecommender
@@ -62,6 +63,7 @@ class AuditOptions(BaseModel):
     cache: CacheMode = "on"
     score_orders: int = DEFAULT_SCORE_ORDERS
     optimizer_options: dict[str, str] = {}
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ def _check(options: AuditOptions) -> tuple[Catalog, str, StsPlacement]:
         raise ConfigError(f"unknown optimizer {options.optimizer!r}; choose one of {', '.join(OPTIMIZER_MODULES)}")
     if options.evals < 1 or options.iters < 0:
         raise ConfigError(f"--evals must be >= 1 and --iters >= 0, got {options.evals} and {options.iters}")
+    if options.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {options.workers}")
     return catalog, target, placement
 
 
@@ -126,11 +130,12 @@ def _evaluate(
     defence: Defence | None = None,
 ) -> list[PairOutcome]:
     on_pair = progress.on_phase(label, options.evals) if progress.on_phase else None
-    return paired_rank_evaluation(setup, recommender, options.evals, options.seed, defence, on_pair)
+    parallelism = Parallelism(options.workers, ChatSpec(options.llm, options.api_base, options.cache))
+    return paired_rank_evaluation(setup, recommender, options.evals, options.seed, defence, on_pair, parallelism)
 
 
 def _call_counts(recommender: AuditedRecommender) -> tuple[int, int]:
-    return recommender.generations + recommender.logprob_requests, recommender.computed_calls()
+    return recommender.requested_calls(), recommender.computed_calls()
 
 
 def run_audit(options: AuditOptions, progress: AuditProgress | None = None) -> AuditResult:

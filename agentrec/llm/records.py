@@ -35,6 +35,9 @@ class Message(BaseModel):
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    # An assistant tool call exactly as the model wrote it (embedded model only). Put back
+    # verbatim, the next prompt starts with tokens llama.cpp has already evaluated.
+    written: str = ""
 
     @classmethod
     def system(cls, content: str) -> Message:
@@ -47,9 +50,9 @@ class Message(BaseModel):
         return cls(role="user", content=content)
 
     @classmethod
-    def assistant(cls, content: str, tool_calls: tuple[ToolCall, ...] = ()) -> Message:
+    def assistant(cls, content: str, tool_calls: tuple[ToolCall, ...] = (), written: str = "") -> Message:
         """An assistant message (as the last message: a prefill to continue)."""
-        return cls(role="assistant", content=content, tool_calls=tool_calls)
+        return cls(role="assistant", content=content, tool_calls=tool_calls, written=written)
 
     @classmethod
     def tool_result(cls, name: str, content: str, call_id: str | None = None) -> Message:
@@ -111,6 +114,7 @@ class AssistantTurn(BaseModel):
     model: str = ""
     finish_reason: str | None = None
     cached: bool = False
+    written: str = ""  # the raw tool-call text, when a backend parsed it from plain text
 
     def parsed_json(self) -> Any:
         """The reply text decoded as JSON (for structured replies); raises ``ValueError``."""
@@ -118,7 +122,7 @@ class AssistantTurn(BaseModel):
 
     def as_message(self) -> Message:
         """This turn as an assistant message, to append to the conversation."""
-        return Message.assistant(self.text, self.tool_calls)
+        return Message.assistant(self.text, self.tool_calls, self.written)
 
 
 class GenerationSettings(BaseModel):

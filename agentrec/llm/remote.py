@@ -164,7 +164,7 @@ class LiteLLMChatModel:
         )
 
     def stream_text(self, messages: list[Message], settings: GenerationSettings | None = None) -> Iterator[str]:
-        """Yield the reply piece by piece (plain text only; used to time the first token)."""
+        """Yield the reply piece by piece (plain text only): to time the first token, or to stop early."""
         settings = settings or GenerationSettings()
         request = self._request(messages, [], None, settings, use_tools=False, json_tools=False)
         request["stream"] = True

@@ -36,6 +36,7 @@ def audit(
     cache: Annotated[str, typer.Option(help="off | on | replay (the LLM response cache).")] = "on",
     score_orders: Annotated[int, typer.Option(help="Product orders per optimiser score.")] = 3,
     option: Annotated[list[str] | None, typer.Option(help="Optimiser option KEY=VALUE (repeatable).")] = None,
+    workers: Annotated[int, typer.Option(help="Processes for the paired runs (each loads its own LLM).")] = 1,
 ) -> None:
     """Plant a strategic text sequence in one product and measure, in paired runs, how far it moves.
 
@@ -52,7 +53,7 @@ def audit(
         catalog=catalog, target=target, optimizer=optimizer, iters=iters, evals=evals, defence=defence,
         llm=llm, api_base=api_base, seed=seed, sts=sts, request=request, prefill=prefill,
         max_tokens=max_tokens, field=field, position=position, cache=cache, score_orders=score_orders,  # type: ignore[arg-type]
-        optimizer_options=_parse_options(option or []),
+        optimizer_options=_parse_options(option or []), workers=workers,
     )  # fmt: skip
     with AuditBars(iters) as bars:
         result = run_audit(options, AuditProgress(on_step=bars.step, on_phase=bars.phase))

@@ -62,7 +62,7 @@ def chat(
     from agentrec.agent.service import open_agent
     from agentrec.agent.trace import TraceStore
     from agentrec.core.errors import ConfigError
-    from agentrec.llm.factory import make_chat_model
+    from agentrec.llm.factory import BUNDLED_SPEC, LOCAL_SPEC, make_chat_model
     from agentrec.recsys.threads import pin_threads
     from agentrec.ui.console import stderr
 
@@ -85,7 +85,7 @@ def chat(
             service.user_index(session.user_id)  # an unknown user is a DataError here, before the chat opens
 
         def make_model(name: str) -> ChatModel:
-            local = name == "local" or name.lower().endswith(".gguf")
+            local = name in (LOCAL_SPEC, BUNDLED_SPEC) or name.lower().endswith(".gguf")
             return make_chat_model(name, None if local else api_base, cache)  # type: ignore[arg-type]
 
         model = make_model(session.llm)

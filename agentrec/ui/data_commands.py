@@ -53,17 +53,13 @@ def render_summary(summary: dict[str, Any]) -> None:
     overview.add_column(style="bold")
     overview.add_column()
     overview.add_row("users", f"{summary['users']:,}")
-    overview.add_row(
-        "items", f"{summary['items']:,} ({summary['items_with_interactions']:,} with interactions)"
-    )
+    overview.add_row("items", f"{summary['items']:,} ({summary['items_with_interactions']:,} with interactions)")
     overview.add_row("interactions", f"{summary['interactions']:,}")
     overview.add_row("density", f"{summary['density']:.4%}")
     scale = summary["rating_scale"]
     overview.add_row(
         "ratings",
-        f"{scale['min']:g} to {scale['max']:g}, {scale['distinct_values']} values"
-        if scale
-        else "none (implicit)",
+        f"{scale['min']:g} to {scale['max']:g}, {scale['distinct_values']} values" if scale else "none (implicit)",
     )
     span = summary["time_span"]
     overview.add_row(
@@ -71,9 +67,7 @@ def render_summary(summary: dict[str, Any]) -> None:
         f"{span['first']} to {span['last']} ({span['days']:,} days)" if span else "no timestamps",
     )
     if summary["splits"]:
-        overview.add_row(
-            "given split", ", ".join(f"{k} {v:,}" for k, v in summary["splits"].items())
-        )
+        overview.add_row("given split", ", ".join(f"{k} {v:,}" for k, v in summary["splits"].items()))
     reuse = "reused" if summary["reused_store"] else "built"
     overview.add_row("store", f"{summary['store']} ({reuse} in {summary['open_seconds']:.2f} s)")
     stdout.print(overview)

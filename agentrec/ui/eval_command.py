@@ -15,23 +15,13 @@ TABLE_METRICS = ("hit", "ndcg", "recall", "mrr", "precision", "map", "coverage",
 
 
 def evaluate(
-    dataset: Annotated[
-        str, typer.Argument(help="ml-100k | ml-latest-small | a folder name or PATH")
-    ],
-    models: Annotated[
-        str, typer.Option(help="Comma-separated: mostpop,itemknn,ease,als,bpr,sasrec.")
-    ] = DEFAULT_MODELS,
-    protocol: Annotated[
-        str, typer.Option(help="loo (leave-one-out by time) | temporal | random | given.")
-    ] = "loo",
+    dataset: Annotated[str, typer.Argument(help="ml-100k | ml-latest-small | a folder name or PATH")],
+    models: Annotated[str, typer.Option(help="Comma-separated: mostpop,itemknn,ease,als,bpr,sasrec.")] = DEFAULT_MODELS,
+    protocol: Annotated[str, typer.Option(help="loo (leave-one-out by time) | temporal | random | given.")] = "loo",
     k: Annotated[int, typer.Option(help="Cutoff for every metric.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed for the random split and the bootstrap.")] = 0,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the full results here.")
-    ] = None,
-    plot: Annotated[
-        Path | None, typer.Option(help="Write a PNG comparing the models here.")
-    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full results here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG comparing the models here.")] = None,
 ) -> None:
     """Full-ranking evaluation (never sampled negatives; seen items masked) of several models.
 
@@ -67,9 +57,7 @@ def run_evaluation(
     pin_threads()
     with stdout.status(f"opening {dataset}...") as status:
         store = open_dataset(dataset)
-        split, results = evaluate_models(
-            store, names, protocol, k, seed, progress=lambda m: status.update(m)
-        )
+        split, results = evaluate_models(store, names, protocol, k, seed, progress=lambda m: status.update(m))
     payload = {
         "dataset": store.name,
         "protocol": protocol,
@@ -81,24 +69,18 @@ def run_evaluation(
     return results, payload
 
 
-def render_results(
-    results: list[ModelEvaluation], k: int, users: int, dataset: str, protocol: str
-) -> None:
+def render_results(results: list[ModelEvaluation], k: int, users: int, dataset: str, protocol: str) -> None:
     from rich.table import Table
 
     from agentrec.ui.console import stdout
 
-    table = Table(
-        title=f"{dataset}, protocol {protocol}, {users:,} test users, full ranking @{k} (95% bootstrap CI)"
-    )
+    table = Table(title=f"{dataset}, protocol {protocol}, {users:,} test users, full ranking @{k} (95% bootstrap CI)")
     table.add_column("model", style="bold")
     for metric in TABLE_METRICS:
         table.add_column(f"{metric}@{k}", justify="right")
     table.add_column("fit s", justify="right")
     table.add_column("rank s", justify="right")
-    best = {
-        m: max(r.metrics.get(f"{m}@{k}", float("-inf")) for r in results) for m in TABLE_METRICS
-    }
+    best = {m: max(r.metrics.get(f"{m}@{k}", float("-inf")) for r in results) for m in TABLE_METRICS}
     for result in results:
         cells = []
         for metric in TABLE_METRICS:
@@ -108,12 +90,7 @@ def render_results(
             if key in result.ci:
                 low, high = result.ci[key]
                 text += f"\n[dim]{low:.3f}-{high:.3f}[/dim]"
-            if (
-                value is not None
-                and value == best[metric]
-                and metric != "gini"
-                and len(results) > 1
-            ):
+            if value is not None and value == best[metric] and metric != "gini" and len(results) > 1:
                 text = f"[green]{text}[/green]"
             cells.append(text)
         fit = f"{result.fit_seconds:.2f}" + (" (saved)" if result.loaded else "")

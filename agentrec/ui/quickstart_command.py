@@ -53,9 +53,10 @@ def quickstart(
     agent_report = _agent_part(dataset, backbone, llm, agent_users)
 
     stdout.rule("done")
-    stdout.print(f"finished in {time.perf_counter() - started:.1f} s; reports: {report}" + (
-        f", {agent_report}" if agent_report else ""
-    ))
+    stdout.print(
+        f"finished in {time.perf_counter() - started:.1f} s; reports: {report}"
+        + (f", {agent_report}" if agent_report else "")
+    )
 
 
 def _agent_part(dataset: str, backbone: str, llm: str, users: int) -> Path | None:

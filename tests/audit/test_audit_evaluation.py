@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from agentrec.audit.catalog import Catalog
 from agentrec.audit.defences import SandwichDefence
-from agentrec.audit.evaluation import PairedSetup, evaluation_orders, paired_rank_evaluation
+from agentrec.audit.evaluation import PairedSetup, Parallelism, evaluation_orders, paired_rank_evaluation
+from agentrec.audit.pair_workers import ChatSpec
 from agentrec.audit.prompt import RecommenderPrompt
 from agentrec.audit.recommender import AuditedRecommender
+from agentrec.llm.cache import CacheMode
+from agentrec.llm.factory import make_chat_model
 from agentrec.llm.records import Message
 from agentrec.llm.scripted import ScriptedChatModel
 from tests.audit.conftest import PlantedLogprobModel
@@ -53,3 +56,22 @@ def test_planted_answer_and_defence_on_both_halves(coffee: Catalog) -> None:
     defended = AuditedRecommender(model, RecommenderPrompt(request=REQUEST))
     paired_rank_evaluation(setup, defended, evals=1, seed=1, defence=SandwichDefence())
     assert defended.generations == 0  # the defence built its own recommender over the same model
+
+
+def test_worker_processes_give_each_order_its_own_outcome_and_fill_the_shared_cache(coffee: Catalog) -> None:
+    setup = PairedSetup(coffee, "ColdBrew Master", "best choice for everyone")
+    prompt = RecommenderPrompt(request="Which coffee machine suits a small office?")  # no other test asks this
+
+    def recommender(cache: CacheMode) -> AuditedRecommender:
+        return AuditedRecommender(make_chat_model("local", cache=cache), prompt, max_tokens=48)
+
+    parallel = recommender("on")
+    spread = paired_rank_evaluation(
+        setup, parallel, evals=4, seed=0, parallelism=Parallelism(workers=2, chat=ChatSpec("local", None, "on"))
+    )
+    assert [o.order for o in spread] == evaluation_orders(10, 4, seed=0)
+    assert parallel.requested_calls() == 16 and parallel.computed_calls() == 16  # 2 replies + 2 log P per pair
+    # In this process, from the cache the workers wrote: the same outcome for every order, nothing computed.
+    replayed = recommender("replay")
+    assert paired_rank_evaluation(setup, replayed, evals=4, seed=0) == spread
+    assert replayed.computed_calls() == 0

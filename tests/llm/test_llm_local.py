@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -10,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from agentrec.core.errors import ConfigError, ModelBackendError
 from agentrec.llm import GenerationSettings, Message, ToolSpec, make_backend
-from agentrec.llm.local import LocalChatModel
+from agentrec.llm.local import LocalChatModel, bundled_gguf_path, embedded_gguf_path
 
 
 class SearchMovies(BaseModel):
@@ -134,3 +136,30 @@ def test_a_prompt_longer_than_the_context_is_a_backend_error() -> None:
     small = LocalChatModel(n_ctx=256)
     with pytest.raises(ModelBackendError, match="context"):
         small.complete([Message.user("film " * 400)], settings=GenerationSettings(max_tokens=8))
+
+
+def test_local_runs_the_bundled_weights_re_encoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTREC_HOME", str(tmp_path))
+    encoded = embedded_gguf_path()
+    assert encoded.is_relative_to(tmp_path) and encoded.name.endswith(".Q8_0.gguf")
+    assert encoded.read_bytes()[:4] == b"GGUF"
+    written_at = encoded.stat().st_mtime_ns
+    assert embedded_gguf_path() == encoded and encoded.stat().st_mtime_ns == written_at  # not redone
+    assert LocalChatModel().path == encoded
+
+
+def test_local_bundled_spec_runs_the_file_as_shipped() -> None:
+    backend = make_backend("local:bundled")
+    assert isinstance(backend, LocalChatModel) and backend.path == bundled_gguf_path()
+
+
+def test_a_tool_call_goes_back_into_the_prompt_as_the_model_wrote_it(local_model: LocalChatModel) -> None:
+    request = [Message.user("I want 5 funny movies for tonight.")]
+    turn = local_model.complete(
+        request, tools=[SEARCH], settings=GenerationSettings(tool_choice="search_movies", max_tokens=160)
+    )
+    assert json.loads(turn.written)["tool"] == "search_movies"
+    follow_up = [*request, turn.as_message(), Message.tool_result("search_movies", "3 films")]
+    assert turn.written in local_model.render_prompt(follow_up)
+    canonical = Message.assistant(turn.text, turn.tool_calls)  # e.g. a turn from another backend
+    assert '"tool": "search_movies"' in local_model.render_prompt([*request, canonical])
