@@ -10,6 +10,7 @@ whatever the runner or the number of workers.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -94,7 +95,12 @@ class PoolRunner:
 
 
 class RayRunner:
-    """Ray actors, each holding one world; ``ray.init`` starts a local cluster when none is running."""
+    """Ray actors, each holding one world.
+
+    With ``RAY_ADDRESS`` set, the actors go to that cluster; otherwise ``ray.init``
+    starts a local one sized to ``workers``. (Ray refuses a CPU count when joining
+    an existing cluster, hence the two calls.)
+    """
 
     def __init__(self, spec: WorldSpec, workers: int) -> None:
         try:
@@ -103,7 +109,10 @@ class RayRunner:
             raise ConfigError("--backend ray needs the ray extra: pip install 'agentrec[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            if os.environ.get("RAY_ADDRESS"):
+                ray.init(log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         actor_class = ray.remote(num_cpus=1)(WorldActor)
         self.actors = [actor_class.remote(spec) for _ in range(workers)]
 

@@ -70,7 +70,10 @@ def _write_outputs(result: AuditResult, report: Path | None, json_out: Path | No
     stderr.print(f"[dim]report in {folder}[/dim]")
     if json_out is not None:
         write_json(json_out, result.payload)
-    stderr.print(run_usage().summary(), style="dim", markup=False, highlight=False)
+    # Only chat calls made in this process are metered (the attacker's, the paraphraser's); the paired
+    # runs' own counts, workers included, are in the table's timing line, so an empty meter says nothing.
+    if run_usage().calls:
+        stderr.print(run_usage().summary(), style="dim", markup=False, highlight=False)
 
 
 def _parse_options(pairs: list[str]) -> dict[str, str]:
