@@ -5,7 +5,8 @@ does (the largest clean perplexity over every catalog in ``catalogs/``, false
 positives leave-one-catalog-out). Sequences come from three sources:
 
 * ``gcg``: every sequence in GCG progress logs (JSON lines with an ``sts`` key);
-* ``random-history``: every candidate in the optimisation history of audit JSONs;
+* ``<optimizer>-history``: every candidate in the optimisation history of audit JSONs,
+  grouped by the optimiser that ran (``random-history``, ``gcg-history``, ...);
 * ``random-fresh``: fresh sequences drawn the way ``random`` starts and mutates,
   20 tokens of the embedded model's printable vocabulary, seeded.
 
@@ -42,14 +43,13 @@ def _gcg_sequences(paths: list[Path]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _history_sequences(paths: list[Path]) -> tuple[list[str], str, str]:
-    found, catalog, target = [], "", ""
+def _history_sequences(paths: list[Path]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
     for path in paths:
-        payload = json.loads(path.read_text())
-        catalog, target = payload["catalog"], payload["target"]
-        optimization = payload.get("optimization") or {}
-        found += [step["candidate"] for step in optimization.get("history", [])]
-    return list(dict.fromkeys(found)), catalog, target
+        optimization = json.loads(path.read_text()).get("optimization") or {}
+        name = f"{optimization.get('optimizer', 'unknown')}-history"
+        found.setdefault(name, []).extend(step["candidate"] for step in optimization.get("history", []))
+    return {name: list(dict.fromkeys(sequences)) for name, sequences in found.items()}
 
 
 def main() -> None:
@@ -71,8 +71,7 @@ def main() -> None:
     assert vocabulary is not None
     rng = np.random.default_rng(0)
     fresh = [vocabulary.join([str(u) for u in rng.choice(vocabulary.units, DEFAULT_LENGTH)]) for _ in range(args.fresh)]
-    history, _, _ = _history_sequences(args.audits)
-    sources = {"gcg": _gcg_sequences(args.gcg), "random-history": history, "random-fresh": fresh}
+    sources = {"gcg": _gcg_sequences(args.gcg), **_history_sequences(args.audits), "random-fresh": fresh}
     placement = StsPlacement()
     rows: dict[str, Any] = {}
     for name, sequences in sources.items():

@@ -13,13 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -28,6 +24,7 @@ from agentrec.agent.policies import POLICIES, RunSettings
 from agentrec.agent.service import AgentService, open_agent
 from agentrec.agent.trace import AgentRun, TraceStore
 from agentrec.core.errors import ConfigError
+from agentrec.core.worker_pool import run_in_workers, spawn_pool
 from agentrec.eval.bootstrap import metric_cis, paired_bootstrap
 from agentrec.eval.metrics import accuracy_per_user, mean_metrics
 from agentrec.llm.cache import CacheMode
@@ -135,20 +132,9 @@ def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[i
         for user in users:
             yield service.run(user, policy)
         return
-    with ProcessPoolExecutor(
-        max_workers=spec.workers,
-        mp_context=get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(spec,),
-    ) as pool:
-        futures = [pool.submit(_worker_run, user) for user in users]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    with spawn_pool(spec.workers, _start_worker, (spec,)) as pool:
+        for _, run in run_in_workers(pool, _worker_run, users):
+            yield run
 
 
 _WORKER: AgentService | None = None
@@ -157,27 +143,8 @@ _WORKER: AgentService | None = None
 def _start_worker(spec: AgentEvalSpec) -> None:
     """Each worker opens its own service (models load from the store) and its own LLM."""
     global _WORKER
-    _exit_with_parent()
-    # Split the cores between workers: llama.cpp threads stall when they share a core.
-    os.environ.setdefault("AGENTREC_LLM_THREADS", str(max(1, (os.cpu_count() or 1) // spec.workers)))
-    from agentrec.recsys.threads import ThreadPlan, pin_threads
-
-    pin_threads(ThreadPlan.uniform(1))
     model = make_chat_model(spec.llm, spec.api_base, spec.cache)
     _WORKER = open_agent(spec.dataset, spec.settings, model, backbone=spec.backbone)
-
-
-def _exit_with_parent() -> None:
-    """End this worker when the evaluation that started it dies (killed, not interrupted):
-    an orphaned worker would keep the LLM busy on users nobody will collect."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _worker_run(user: int) -> AgentRun:

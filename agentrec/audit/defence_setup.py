@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,22 @@ def calibration_catalogs(catalog: Catalog) -> list[Catalog]:
     return found
 
 
-def build_defence(name: str, recommender: AuditedRecommender, catalog: Catalog) -> Defence:
-    """The defence called ``name`` (checked by ``check_defence_name``) for this recommender."""
+def build_defence(
+    name: str,
+    recommender: AuditedRecommender,
+    catalog: Catalog,
+    on_phase: Callable[[str, int], Callable[[int, int], None] | None] | None = None,
+) -> Defence:
+    """The defence called ``name`` (checked by ``check_defence_name``) for this recommender.
+
+    ``on_phase(label, total)`` may return a progress callback for the perplexity calibration.
+    """
     if name == "perplexity":
         scorer = PerplexityScorer(recommender.chat)
-        return PerplexityDefence(scorer, calibrate_threshold(scorer, calibration_catalogs(catalog)))
+        clean = calibration_catalogs(catalog)
+        products = sum(len(c.products) for c in clean)
+        progress = on_phase("perplexity threshold, clean products", products) if on_phase else None
+        return PerplexityDefence(scorer, calibrate_threshold(scorer, clean, progress=progress))
     if name == "paraphrase":
         return ParaphraseDefence(recommender.chat)
     if name == "sandwich":

@@ -25,13 +25,13 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentrec.audit.catalog import ProductOrder
-from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, token_filter
+from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, random_sts, token_filter
 from agentrec.audit.gcg_prompt import PromptLayout, build_layout, initial_sts_ids
 from agentrec.audit.optimizers import (
     OptimizationResult,
@@ -44,6 +44,7 @@ from agentrec.core.errors import ConfigError
 from agentrec.llm.local import LocalChatModel, bundled_gguf_path
 
 logger = logging.getLogger(__name__)
+_RANDOM_INIT_ATTEMPTS = 20
 
 
 class GcgConfig(BaseModel):
@@ -58,6 +59,7 @@ class GcgConfig(BaseModel):
     val_orders: int | None = Field(default=None, ge=1, description="orders that pick the best STS (--score-orders)")
     threads: int | None = Field(default=None, ge=1, description="torch threads (default: the pinned plan)")
     model: str | None = Field(default=None, description="GGUF to optimise on (default: the recommender's own)")
+    init: Literal["x", "random"] = Field(default="x", description='start from "x x ... x" or seeded random tokens')
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> GcgConfig:
@@ -148,13 +150,27 @@ class GcgSearch:
         self.validation = [self._prepared(order) for order in orders]
         first = self.validation[0][0]
         self.allowed = token_filter(lm, first.lead)
-        self.current = initial_sts_ids(first, lm, problem.initial_sts, config.length)
+        self.current = self._initial_ids(first)
         self.allowed_rows = self.allowed.for_positions(len(self.current))
         self.initial_ids = list(self.current)
         self.current_loss = self.validation_loss(self.current)
         self.initial_loss = self.current_loss
         self.best, self.best_loss = list(self.current), self.current_loss
         self.records: list[GcgStepRecord] = []
+
+    def _initial_ids(self, layout: PromptLayout) -> list[int]:
+        if self.problem.initial_sts or self.config.init == "x":
+            return initial_sts_ids(layout, self.lm, self.problem.initial_sts, self.config.length)
+        # A random draw can merge with its neighbours inside the prompt; draw again (seeded).
+        for _ in range(_RANDOM_INIT_ATTEMPTS - 1):
+            try:
+                return initial_sts_ids(layout, self.lm, self._random_text(), self.config.length)
+            except ConfigError:
+                continue
+        return initial_sts_ids(layout, self.lm, self._random_text(), self.config.length)
+
+    def _random_text(self) -> str:
+        return random_sts(self.lm, self.allowed, self.config.length, self.rng)
 
     def _prepared(self, order: ProductOrder) -> tuple[PromptLayout, Any]:
         from agentrec.audit.gcg_torch import prefix_state

@@ -184,5 +184,16 @@ def _build_token_filter(lm: TorchChatLM, lead: str) -> TokenFilter:
     return TokenFilter(inner=inner, first=first, last=last)
 
 
+def random_sts(lm: TorchChatLM, allowed: TokenFilter, length: int, rng: Any) -> str:
+    """``length`` allowed tokens drawn uniformly (``rng``: a numpy Generator), as text.
+
+    GCG's random start: unlike the repeated "x", its text is unlikely from the first step,
+    which is what a perplexity filter keys on.
+    """
+    pool = allowed.inner.nonzero().flatten().tolist()
+    ids = [pool[int(index)] for index in rng.integers(0, len(pool), size=length)]
+    return str(lm.tokenizer.decode(ids, clean_up_tokenization_spaces=False)).strip()
+
+
 def _is_plain_text(text: str) -> bool:
     return bool(text.strip()) and all(32 <= ord(c) < 127 and c not in _FORBIDDEN_CHARACTERS for c in text)

@@ -11,16 +11,14 @@ worker: calibration and paraphrases are computed once, in the parent.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
 from agentrec.audit.catalog import Catalog, ProductOrder
 from agentrec.audit.prompt import RecommenderPrompt
 from agentrec.audit.recommender import AuditedRecommender
+from agentrec.core.worker_pool import run_in_workers, spawn_pool
 from agentrec.llm.cache import CacheMode
 
 if TYPE_CHECKING:
@@ -68,29 +66,18 @@ def run_pairs_in_workers(
     """One paired run per order in ``workers`` processes; outcomes in the order of ``orders``."""
     results: dict[int, PairOutcome] = {}
     requested = computed = 0
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_start, initargs=(job, workers)
-    ) as pool:
-        futures = {pool.submit(_run_one, order): index for index, order in enumerate(orders)}
-        try:
-            for future in as_completed(futures):
-                outcome, counts = future.result()
-                results[futures[future]] = outcome
-                requested += counts.requested
-                computed += counts.computed
-                if progress is not None:
-                    progress(len(results), len(orders))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    with spawn_pool(workers, _start, (job,)) as pool:
+        for index, (outcome, counts) in run_in_workers(pool, _run_one, orders):
+            results[index] = outcome
+            requested += counts.requested
+            computed += counts.computed
+            if progress is not None:
+                progress(len(results), len(orders))
     return [results[index] for index in range(len(orders))], CallCounts(requested, computed)
 
 
-def _start(job: PairJob, workers: int) -> None:
+def _start(job: PairJob) -> None:
     global _RECOMMENDER, _JOB
-    # Split the cores between workers: llama.cpp threads stall when they share a core.
-    os.environ.setdefault("AGENTREC_LLM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     from agentrec.llm.factory import make_chat_model
 
     chat = make_chat_model(job.chat.llm, job.chat.api_base, job.chat.cache)

@@ -79,14 +79,27 @@ def _threshold(values: Sequence[float], quantile: float) -> float:
 
 
 def calibrate_threshold(
-    scorer: PerplexityScorer, catalogs: Sequence[Catalog], quantile: float = 1.0
+    scorer: PerplexityScorer,
+    catalogs: Sequence[Catalog],
+    quantile: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PerplexityCalibration:
-    """A threshold on clean product perplexity, with its leave-one-catalog-out false positives."""
+    """A threshold on clean product perplexity, with its leave-one-catalog-out false positives.
+
+    ``progress(done, total)`` hears of each product scored (tens of seconds on the embedded model).
+    """
     if not catalogs:
         raise ConfigError("the perplexity defence needs at least one clean catalog to calibrate on")
     if not 0.0 < quantile <= 1.0:
         raise ConfigError(f"perplexity quantile must lie in (0, 1], got {quantile}")
-    per_catalog = {c.name: [scorer.perplexity(p.json_line()) for p in c.products] for c in catalogs}
+    total = sum(len(c.products) for c in catalogs)
+    per_catalog: dict[str, list[float]] = {}
+    for catalog in catalogs:
+        per_catalog[catalog.name] = []
+        for product in catalog.products:
+            per_catalog[catalog.name].append(scorer.perplexity(product.json_line()))
+            if progress is not None:
+                progress(sum(len(values) for values in per_catalog.values()), total)
     everything = [value for values in per_catalog.values() for value in values]
     false_positives = 0
     for name, values in per_catalog.items():

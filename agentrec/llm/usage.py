@@ -51,6 +51,11 @@ class UsageMeter:
         with self._lock:
             self.records.append(entry)
 
+    def add(self, records: list[CallRecord]) -> None:
+        """Add calls another meter recorded (a worker process's, sent back with its result)."""
+        with self._lock:
+            self.records.extend(records)
+
     @property
     def calls(self) -> int:
         """Number of calls, cached ones included."""

@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from multiprocessing import get_context
 from typing import Any, Protocol
 
 from agentrec.core.errors import ConfigError
+from agentrec.core.worker_pool import run_in_workers, spawn_pool
 from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec
 
 logger = logging.getLogger(__name__)
@@ -59,9 +58,6 @@ _WORKER_WORLD: SimWorld | None = None
 
 def _open_worker_world(spec: WorldSpec) -> None:
     global _WORKER_WORLD
-    from agentrec.recsys.threads import ThreadPlan, pin_threads
-
-    pin_threads(ThreadPlan.uniform(1))  # the workers already share the cores between them
     _WORKER_WORLD = SimWorld.open(spec)
 
 
@@ -76,19 +72,12 @@ class PoolRunner:
 
     def __init__(self, spec: WorldSpec, workers: int) -> None:
         self.workers = workers
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=get_context("spawn"), initializer=_open_worker_world, initargs=(spec,)
-        )
+        self.pool = spawn_pool(workers, _open_worker_world, (spec,))
 
     def run(self, tasks: Sequence[SessionTask], on_outcome: OnOutcome) -> None:
-        pending: set[Future[list[SessionOutcome]]] = {
-            self.pool.submit(_run_batch, batch) for batch in batches(tasks, self.workers)
-        }
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                for outcome in future.result():
-                    on_outcome(outcome)
+        for _, outcomes in run_in_workers(self.pool, _run_batch, list(batches(tasks, self.workers))):
+            for outcome in outcomes:
+                on_outcome(outcome)
 
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)

@@ -130,15 +130,15 @@ class AuditBars:
             stderr.print(line, style="dim", markup=False, highlight=False)
 
     def phase(self, label: str, total: int) -> PairProgress:
-        """A bar for one evaluation phase; returns its per-pair callback."""
+        """A bar for one phase (pairs evaluated, or products scored); returns its callback."""
         task = self.bar.add_task(label, total=total, note="")
         started = time.monotonic()
 
         def advance(done: int, total: int) -> None:
             elapsed = max(time.monotonic() - started, 1e-9)
-            self.bar.update(task, completed=done, note=f"{done / elapsed:.3f} pairs/s")
+            self.bar.update(task, completed=done, note=f"{done / elapsed:.3f}/s")
             if done == total or done % max(1, total // 20) == 0:
-                self._log(f"{label}: {done}/{total} pairs, {elapsed:.0f} s")
+                self._log(f"{label}: {done}/{total}, {elapsed:.0f} s")
 
         return advance
 

@@ -166,10 +166,23 @@ def _audit_part(pairs: int, workers: int) -> Path | None:
         return None
     stdout.rule(f"5. STS audit: {AUDIT_TARGET} in {AUDIT_CATALOG}, {pairs} paired runs")
     options = AuditOptions(catalog=catalog, target=AUDIT_TARGET, sts=AUDIT_STS, evals=pairs, workers=workers)
+    stdout.print(
+        "[dim]Uncached, a pair takes about 16 s of one core here (two ~850-token prompts and up to two"
+        " 256-token replies); --audit-pairs sets how many. Replies are cached, so a rerun is quick.[/dim]"
+    )
     with stdout.status("auditing...") as status:
 
         def on_phase(label: str, total: int) -> Callable[[int, int], None]:
-            return lambda done, total: status.update(f"{label}: {done}/{total} pairs")
+            import time
+
+            started = time.perf_counter()
+
+            def update(done: int, total: int) -> None:
+                elapsed = time.perf_counter() - started
+                left = elapsed / done * (total - done) if done else 0.0
+                status.update(f"{label}: {done}/{total}, {elapsed:.0f} s, about {left:.0f} s left")
+
+            return update
 
         result = run_audit(options, AuditProgress(on_phase=on_phase))
     render_summary(result.payload)

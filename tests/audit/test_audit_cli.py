@@ -51,6 +51,7 @@ def test_target_not_in_catalog() -> None:
         (("--field", "Colour"), "has no field 'Colour'"),
         (("--position", "middle"), "--position must be end, start or replace"),
         (("--option", "oops"), "--option takes KEY=VALUE"),
+        (("--workers", "0"), "--workers must be at least 1, got 0"),
     ],
 )
 def test_bad_options(flags: tuple[str, ...], fragment: str) -> None:

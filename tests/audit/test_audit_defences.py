@@ -30,7 +30,9 @@ def test_perplexity_filter_flags_gibberish_and_reports_false_positives(
 ) -> None:
     scorer = PerplexityScorer(local_model)
     clean, other = part(coffee, 0, 4), part(coffee, 4, 8)
-    calibration = calibrate_threshold(scorer, [clean, other])
+    heard: list[tuple[int, int]] = []
+    calibration = calibrate_threshold(scorer, [clean, other], progress=lambda done, total: heard.append((done, total)))
+    assert heard == [(done, 8) for done in range(1, 9)]
     assert calibration.clean_products == 8
     assert 0.0 <= calibration.false_positive_rate <= 1.0
     assert calibration.threshold == max(v for values in calibration.clean_perplexity.values() for v in values)

@@ -137,3 +137,22 @@ def test_options_are_validated() -> None:
     assert optimizer.config.length == 30 and optimizer.config.candidates == 512
     with pytest.raises(ConfigError, match="gcg option 'topk'"):
         build_optimizer(OptimizerSettings(options={"topk": "8"}))
+
+
+def test_random_start_is_seeded_allowed_text_that_fits_the_prompt(lm: TorchChatLM, layout: PromptLayout) -> None:
+    from agentrec.audit.gcg_model import random_sts, token_filter
+
+    allowed = token_filter(lm, layout.lead)
+    first = random_sts(lm, allowed, 8, np.random.default_rng(3))
+    assert first == random_sts(lm, allowed, 8, np.random.default_rng(3))
+    assert first != random_sts(lm, allowed, 8, np.random.default_rng(4))
+    assert first.isascii() and '"' not in first and first == first.strip()
+    assert first.replace(" ", "") != "x" * 8
+
+
+def test_random_init_option_starts_away_from_the_x_sequence(problem: StsProblem) -> None:
+    config = GcgConfig(length=4, candidates=2, top_k=8, batch_size=2, val_orders=1, init="random")
+    result = GcgOptimizer(config).optimize(problem, budget=1, seed=0, progress=lambda _: None)
+    assert result.extra["initial_sts"].split() != ["x"] * 4
+    with pytest.raises(ConfigError, match="gcg option 'init'"):
+        build_optimizer(OptimizerSettings(options={"init": "zeros"}))
