@@ -46,8 +46,11 @@ def load_sentence_model(path: str) -> Any:
     """A sentence-transformers model from a local folder (cached per process)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import transformers
     from sentence_transformers import SentenceTransformer
 
+    # transformers draws a "Loading weights" bar for a sub-second local load: noise in every command's output.
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     return SentenceTransformer(path, device="cpu")
 
 
