@@ -6,6 +6,10 @@ worsened), the top-1 and not-recommended rates, the mean log P("1. <target>")
 with paired bootstrap CIs, and the evaluation's wall time and call rate.
 
     python bench/audit_tables.py bench/out/audit_coldbrew_gcg_200.json bench/out/audit_quickbrew_random_200.json
+
+With ``--compare``, one row per audit instead (the same sequence under each defence, say):
+the not-recommended rate clean -> STS, the paired changes in mean rank and log P, and the
+pairs improved / unchanged / worsened.
 """
 
 from __future__ import annotations
@@ -65,10 +69,42 @@ def _timing(payload: dict[str, Any]) -> str:
     )
 
 
+def _defence_of(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The audit's defence and its results (the payload itself when undefended)."""
+    for name, results in (payload.get("defences") or {}).items():
+        return name, results
+    return "none", payload
+
+
+def _comparison(paths: list[Path]) -> str:
+    lines = [
+        "| audit | defence | not rec., clean -> STS | mean rank Δ [95% CI] | log P Δ [95% CI] "
+        "| pairs improved / unchanged / worsened |",
+        "|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        payload = json.loads(path.read_text())
+        name, results = _defence_of(payload)
+        paired, advantage = results["paired"], results["advantage"]
+        rank, logprob = paired["mean_rank"], paired["mean_logprob"]
+        before, after = results["before"]["not_recommended_rate"], results["after"]["not_recommended_rate"]
+        lines.append(
+            f"| {path.stem} | {name} | {before:.3f} -> {after:.3f} "
+            f"| {rank['diff']:+.3f} {_interval([rank['low'], rank['high']])} "
+            f"| {logprob['diff']:+.3f} {_interval([logprob['low'], logprob['high']])} "
+            f"| {advantage['improved']:.0%} / {advantage['unchanged']:.0%} / {advantage['worsened']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audits", type=Path, nargs="+")
+    parser.add_argument("--compare", action="store_true", help="one row per audit (e.g. one per defence)")
     args = parser.parse_args()
+    if args.compare:
+        print(_comparison(args.audits))
+        return
     for path in args.audits:
         payload = json.loads(path.read_text())
         print(f"### {payload['target']} ({Path(payload['catalog']).name}, optimiser `{payload['optimizer']}`)\n")

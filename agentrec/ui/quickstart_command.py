@@ -167,8 +167,8 @@ def _audit_part(pairs: int, workers: int) -> Path | None:
     stdout.rule(f"5. STS audit: {AUDIT_TARGET} in {AUDIT_CATALOG}, {pairs} paired runs")
     options = AuditOptions(catalog=catalog, target=AUDIT_TARGET, sts=AUDIT_STS, evals=pairs, workers=workers)
     stdout.print(
-        "[dim]Uncached, a pair takes about 16 s of one core here (two ~850-token prompts and up to two"
-        " 256-token replies); --audit-pairs sets how many. Replies are cached, so a rerun is quick.[/dim]"
+        "[dim]Uncached, a pair takes 12-21 s of one core on a 2-core machine (two ~720-token prompts and up"
+        " to two 256-token replies); --audit-pairs sets how many. Replies are cached, so a rerun is quick.[/dim]"
     )
     with stdout.status("auditing...") as status:
 
