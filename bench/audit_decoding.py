@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from agentrec.audit.catalog import load_catalog
-from agentrec.audit.evaluation import evaluation_orders
+from agentrec.audit.paired_evaluation import evaluation_orders
 from agentrec.audit.prompt import RecommenderPrompt, default_request
 from agentrec.llm.local import LocalChatModel, bundled_gguf_path, embedded_gguf_path
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from agentrec.agent.chat_records import ChatSession
-from agentrec.agent.conversation import ChatAgent, ChatSettings
+from agentrec.agent.chat.records import ChatSession
+from agentrec.agent.chat.conversation import ChatAgent, ChatSettings
 from agentrec.agent.policies import RunSettings
 from agentrec.agent.service import open_agent
 from agentrec.agent.trace import TraceStore

@@ -22,7 +22,7 @@ from agentrec.core.worker_pool import run_in_workers, spawn_pool
 from agentrec.llm.cache import CacheMode
 
 if TYPE_CHECKING:
-    from agentrec.audit.evaluation import PairOutcome
+    from agentrec.audit.paired_evaluation import PairOutcome
 
 PairProgress = Callable[[int, int], None]
 
@@ -86,7 +86,7 @@ def _start(job: PairJob) -> None:
 
 
 def _run_one(order: ProductOrder) -> tuple[PairOutcome, CallCounts]:
-    from agentrec.audit.evaluation import evaluate_pair  # evaluation imports this module
+    from agentrec.audit.paired_evaluation import evaluate_pair  # evaluation imports this module
 
     assert _RECOMMENDER is not None and _JOB is not None
     recommender = _RECOMMENDER

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from agentrec.audit.evaluation import PairOutcome
+from agentrec.audit.paired_evaluation import PairOutcome
 
 SIDES = ("before", "after")
 

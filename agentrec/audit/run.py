@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from agentrec.audit.catalog import Catalog, load_catalog
 from agentrec.audit.defence_setup import build_defence, defence_details
 from agentrec.audit.defences import Defence, check_defence_name
-from agentrec.audit.evaluation import PairedSetup, PairOutcome, PairProgress, Parallelism, paired_rank_evaluation
+from agentrec.audit.paired_evaluation import PairedSetup, PairOutcome, PairProgress, Parallelism, paired_rank_evaluation
 from agentrec.audit.optimizers import (
     DEFAULT_SCORE_ORDERS,
     OPTIMIZER_MODULES,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from agentrec.audit.evaluation import PairOutcome
+from agentrec.audit.paired_evaluation import PairOutcome
 from agentrec.eval.bootstrap import bootstrap_ci, paired_bootstrap
 
 N_RESAMPLES = 2000

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from agentrec.agent.loop import run_agent
 from agentrec.agent.policies import RunSettings, finalise, run_backbone, run_heuristic
 from agentrec.agent.service import AgentService
-from agentrec.agent.session_context import SessionContext, SessionProfile
+from agentrec.agent.chat.session_context import SessionContext, SessionProfile
 from agentrec.agent.trace import AgentRun, AgentStep, TraceStore
 from agentrec.core.errors import AgentrecError, ConfigError, ToolRetry
 from agentrec.mcp_server.arguments import McpTool, Person, RecommendArguments, ToolKind, mcp_tools

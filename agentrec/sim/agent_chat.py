@@ -24,7 +24,7 @@ from agentrec.llm.records import ChatModel
 from agentrec.sim.scenario import ChatSpec
 
 if TYPE_CHECKING:
-    from agentrec.agent.conversation import ChatAgent
+    from agentrec.agent.chat.conversation import ChatAgent
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class AgentChat:
     def open(self) -> ChatAgent:
         """The agent, with its models fitted (or loaded from the model store) on first use."""
         if self._agent is None:
-            from agentrec.agent.conversation import ChatAgent, ChatSettings
+            from agentrec.agent.chat.conversation import ChatAgent, ChatSettings
             from agentrec.agent.policies import RunSettings
             from agentrec.agent.service import open_agent
 
@@ -73,7 +73,7 @@ class AgentChat:
 
     def ask(self, user_id: str, message: str, exclude: set[int]) -> AgentAnswer:
         """One turn for ``user_id``: the agent's reply and its list without the ``exclude`` items."""
-        from agentrec.agent.chat_records import ChatSession
+        from agentrec.agent.chat.records import ChatSession
 
         agent = self.open()
         session = ChatSession(dataset=self.dataset, user_id=user_id)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from agentrec.audit.evaluation import PairProgress
+    from agentrec.audit.paired_evaluation import PairProgress
     from agentrec.audit.optimizers import OptimizationStep
     from agentrec.audit.run import AuditResult
 

@@ -1,6 +1,6 @@
 """``agentrec chat``: conversational recommendation in a terminal.
 
-The turn logic lives in ``agentrec.agent.conversation``; this module reads
+The turn logic lives in ``agentrec.agent.chat.conversation``; this module reads
 lines, runs turns under a spinner that names the tool at work, dispatches slash
 commands and saves the session after every change. Ctrl-C cancels the turn in
 progress (the session is left as it was before it); Ctrl-D saves and leaves.
@@ -23,8 +23,8 @@ import typer
 from agentrec.ui.agent_commands import ApiBaseOption, CacheOption
 
 if TYPE_CHECKING:
-    from agentrec.agent.chat_records import ChatSession, ChatStore
-    from agentrec.agent.conversation import ChatAgent
+    from agentrec.agent.chat.records import ChatSession, ChatStore
+    from agentrec.agent.chat.conversation import ChatAgent
     from agentrec.agent.trace import AgentRun
     from agentrec.llm.records import ChatModel
 
@@ -56,8 +56,8 @@ def chat(
     Without --user you start cold and the session learns from what you like.
     Every session is saved; --resume ID continues one.
     """
-    from agentrec.agent.chat_records import ChatSession, ChatStore
-    from agentrec.agent.conversation import ChatAgent, ChatSettings
+    from agentrec.agent.chat.records import ChatSession, ChatStore
+    from agentrec.agent.chat.conversation import ChatAgent, ChatSettings
     from agentrec.agent.policies import RunSettings
     from agentrec.agent.service import open_agent
     from agentrec.agent.trace import TraceStore
@@ -235,7 +235,7 @@ class ChatRepl:
         self._say(f"disliked [bold]{_escape(record.label)}[/bold]; it will not come back")
 
     def _why(self, argument: str) -> None:
-        from agentrec.agent.conversation import ChatInputError
+        from agentrec.agent.chat.conversation import ChatInputError
         from agentrec.ui.chat_render import render_why
 
         items = self.session.last_items
@@ -274,7 +274,7 @@ class ChatRepl:
         render_tools(self.agent.model_registry)
 
     def _model(self, argument: str) -> None:
-        from agentrec.agent.conversation import ChatInputError
+        from agentrec.agent.chat.conversation import ChatInputError
 
         if not argument:
             current = getattr(self.agent.model, "model_id", "none")
@@ -286,7 +286,7 @@ class ChatRepl:
         self._say(f"now using {_escape(getattr(self.agent.model, 'model_id', argument))}")
 
     def _save_as(self, argument: str) -> None:
-        from agentrec.agent.conversation import ChatInputError
+        from agentrec.agent.chat.conversation import ChatInputError
 
         if not argument:
             raise ChatInputError("say /save FILE, for example /save my-chat.json")

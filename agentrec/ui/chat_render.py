@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from agentrec.agent.chat_records import ChatSession, ListedItem, TurnRecord
+from agentrec.agent.chat.records import ChatSession, ListedItem, TurnRecord
 from agentrec.agent.registry import ToolRegistry
 from agentrec.ui.console import stdout as _console
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agentrec.audit.evaluation import PairOutcome
+from agentrec.audit.paired_evaluation import PairOutcome
 from agentrec.audit.report import write_report
 from agentrec.audit.statistics import summarise_pairs
 

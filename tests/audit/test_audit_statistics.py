@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentrec.audit.evaluation import PairOutcome
+from agentrec.audit.paired_evaluation import PairOutcome
 from agentrec.audit.statistics import summarise_pairs
 
 

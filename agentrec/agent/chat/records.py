@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agentrec.agent.request_rules import Constraints
+from agentrec.agent.chat.request_rules import Constraints
 from agentrec.core.errors import ConfigError
 from agentrec.core.paths import state_dir
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from agentrec.agent.chat_records import Evidence, ListedItem
+from agentrec.agent.chat.records import Evidence, ListedItem
 from agentrec.agent.context import ToolContext
 from agentrec.agent.trace import AgentRun, AgentStep
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agentrec.agent.request_rules import Constraints, normalise_message, parse_request
+from agentrec.agent.chat.request_rules import Constraints, normalise_message, parse_request
 from agentrec.agent.workspace import AgentWorkspace
 
 LAST = ["c1", "h2", "c5"]

@@ -3,7 +3,7 @@
 The tools read a context's ``history`` and ``scores``; here both come from the
 session profile. The history is the dataset user's items (when the session
 started from one) followed by the items liked in the chat, and the scores are
-the models' fold-in over that history (``agentrec.agent.fold_in``). With an empty
+the models' fold-in over that history (``agentrec.agent.chat.fold_in``). With an empty
 profile every model falls back to popularity, so a cold start still gets a list.
 
 Disliked items are removed from the pool's allowed mask before any tool runs,
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agentrec.agent.context import FloatArray, ModelRole, ToolContext
-from agentrec.agent.fold_in import score_history
+from agentrec.agent.chat.fold_in import score_history
 from agentrec.agent.pool import BoolArray, CandidatePool, IntArray
 from agentrec.agent.workspace import AgentWorkspace, UserHistory
 from agentrec.core.errors import ToolRetry

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from agentrec.agent.fold_in import FOLD_IN_MODELS, score_history
-from agentrec.agent.session_context import SessionContext, SessionProfile
+from agentrec.agent.chat.fold_in import FOLD_IN_MODELS, score_history
+from agentrec.agent.chat.session_context import SessionContext, SessionProfile
 from agentrec.agent.workspace import AgentWorkspace
 from agentrec.core.errors import ConfigError
 from agentrec.recsys.base import FloatArray, IntArray, Recommender

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agentrec.agent.chat_records import ChatSession, ListedItem
+from agentrec.agent.chat.records import ChatSession, ListedItem
 from agentrec.agent.context import ToolContext
 from agentrec.agent.trace import AgentStep
 from agentrec.llm.records import Message

@@ -31,16 +31,16 @@ from pydantic import BaseModel
 
 from agentrec.agent.builtin_tools import filter as filter_tool
 from agentrec.agent.builtin_tools import retrieve, search, similar
-from agentrec.agent.chat_prompts import MAX_MESSAGE_CHARS, reply_messages, turn_messages
-from agentrec.agent.chat_records import ChatMessage, ChatSession, ListedItem, TurnRecord
+from agentrec.agent.chat.prompts import MAX_MESSAGE_CHARS, reply_messages, turn_messages
+from agentrec.agent.chat.records import ChatMessage, ChatSession, ListedItem, TurnRecord
 from agentrec.agent.context import ToolContext
-from agentrec.agent.explanations import listed_items
+from agentrec.agent.chat.explanations import listed_items
 from agentrec.agent.fusion import FusionName
 from agentrec.agent.loop import StepTally, gather
 from agentrec.agent.policies import RunSettings, finalise
 from agentrec.agent.registry import Tool, ToolRegistry
-from agentrec.agent.request_rules import Constraints, ParsedRequest, normalise_message, parse_request
-from agentrec.agent.session_context import SessionContext, SessionProfile
+from agentrec.agent.chat.request_rules import Constraints, ParsedRequest, normalise_message, parse_request
+from agentrec.agent.chat.session_context import SessionContext, SessionProfile
 from agentrec.agent.trace import AgentRun, AgentStep, TraceStore
 from agentrec.agent.workspace import AgentWorkspace
 from agentrec.core.errors import AgentrecError, ModelBackendError, ToolRetry
