@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from agentrec.core.errors import AgentrecError
+from agentrec.core.errors import AgentrecError, InvalidParameter
 from agentrec.ui import (
     agent_commands,
     audit_agent_command,
@@ -25,6 +25,7 @@ from agentrec.ui import (
     serve_mcp_command,
     simulate_command,
 )
+from agentrec.ui.choices import flag_name
 
 app = typer.Typer(
     name="agentrec",
@@ -55,12 +56,18 @@ def main() -> None:
     try:
         app()
     except AgentrecError as error:
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"agentrec: error: {message}", file=sys.stderr)
+        print(f"agentrec: error: {error_line(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("agentrec: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def error_line(error: AgentrecError) -> str:
+    """The error on one line; a library parameter (``k``) is named by its flag (``--k``)."""
+    named = isinstance(error, InvalidParameter)
+    message = f"{flag_name(error.parameter)} {error.problem}" if named else str(error)
+    return " ".join(message.split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agentrec.recsys.threads import pin_threads
-from agentrec.sim.run import Progress, RunOptions, run_simulation
+from agentrec.sim.run import RunOptions, RunProgress, run_simulation
 
 OUT = Path(__file__).parent / "out"
 SCENARIO = """
@@ -63,7 +63,7 @@ class PhaseClock:
         self.finished: float | None = None
         self.sessions = 0
 
-    def __call__(self, progress: Progress) -> None:
+    def __call__(self, progress: RunProgress) -> None:
         now = time.perf_counter()
         if progress.stage.startswith("round") and self.started is None:
             self.started = now
@@ -86,22 +86,22 @@ def run(name: str, choice: str, users: int | None, fidelity: bool, workers: int)
     started = time.perf_counter()
     result = run_simulation(path, RunOptions(workers=workers), clock)
     total = time.perf_counter() - started
-    payload = result.payload
-    sessions = payload["sessions"]
+    summary = result.summary
+    sessions = summary.sessions
     return {
         "run_id": result.run_id,
         "choice_model": choice,
-        "users": payload["users"],
+        "users": summary.users,
         "sessions": sessions,
-        "events": payload["events"],
+        "events": summary.events,
         "workers": workers,
         "session_phase_seconds": round(clock.seconds, 2),
         "sessions_per_minute": round(60 * sessions / clock.seconds, 1),
-        "events_per_second": round(payload["events"] / clock.seconds, 1),
+        "events_per_second": round(summary.events / clock.seconds, 1),
         "end_to_end_seconds": round(total, 2),
-        "tokens_per_session": payload["metrics"]["tokens"],
-        "metrics": payload["metrics"],
-        "fidelity": payload["fidelity"],
+        "tokens_per_session": summary.metrics.json_data()["tokens"],
+        "metrics": summary.metrics.json_data(),
+        "fidelity": summary.fidelity.json_data(),
     }
 
 

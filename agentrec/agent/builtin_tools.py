@@ -14,9 +14,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agentrec.agent.context import ToolContext
-from agentrec.agent.pool import BoolArray, IntArray
-from agentrec.agent.registry import Tool, tool
+from agentrec.agent.pool import IntArray
+from agentrec.agent.registry import Tool, ToolResult, tool
 from agentrec.core.errors import ToolRetry
+from agentrec.recsys.base import top_k_allowed
 
 ListSize = Annotated[int, Field(ge=1, le=100)]
 SHOWN_IN_OBSERVATION = 5
@@ -34,13 +35,6 @@ class ItemBrief(BaseModel):
     def of(cls, context: ToolContext, item: int) -> ItemBrief:
         record = context.record(item)
         return cls(item_id=record.item_id, title=record.label, year=record.year, genres=list(record.genres))
-
-
-class ToolResult(BaseModel):
-    """A tool's result; ``observation`` is what the model reads."""
-
-    def observation(self) -> str:
-        return self.model_dump_json()
 
 
 class ItemList(ToolResult):
@@ -95,23 +89,6 @@ class Finished(ToolResult):
         return f"finished with {self.pool_size} pooled items."
 
 
-def _top_allowed(scores: np.ndarray, allowed: BoolArray, k: int) -> IntArray:
-    """The ``k`` best-scored allowed items, best first (ties: lower index first)."""
-    candidates = np.flatnonzero(allowed)
-    if candidates.size == 0:
-        return np.empty(0, dtype=np.int64)
-    values = scores[candidates]
-    if candidates.size > k:
-        kth = np.partition(values, candidates.size - k)[candidates.size - k]
-        keep = values > kth
-        # candidates ascend, so the first ties are the lowest indices (argpartition picks arbitrarily)
-        ties = np.flatnonzero(values == kth)
-        keep[ties[: k - int(keep.sum())]] = True
-        candidates, values = candidates[keep], values[keep]
-    order = np.lexsort((candidates, -values))
-    return candidates[order].astype(np.int64)
-
-
 def _gathered(context: ToolContext, source: str, arguments: dict[str, object], items: IntArray) -> ItemList:
     if any(g.tool == source and g.arguments == arguments for g in context.pool.lists):
         # A repeated call adds nothing; pooling it twice would only double its weight in fusion.
@@ -147,12 +124,12 @@ def retrieve(
             raise ToolRetry(f"{value!r} is not a value of any attribute ({', '.join(attributes.names)})")
         value = attributes.canonical(attribute, value)
         allowed = allowed & attributes.mask(attribute, value)
-    items = _top_allowed(context.scores("backbone"), allowed, k)
+    items = top_k_allowed(context.scores("backbone"), allowed, k)
     return _gathered(context, "retrieve", {"attribute": attribute if value else None, "value": value, "k": k}, items)
 
 
-@tool
-def filter(
+@tool(name="filter")  # the model's word for it; as a Python name it would hide the builtin
+def filter_pool(
     context: ToolContext,
     genres: list[str] | None = None,
     exclude_genres: list[str] | None = None,
@@ -225,11 +202,8 @@ def similar(context: ToolContext, item: str, k: ListSize = 20) -> ItemList:
         item: the item, by id or by title.
         k: how many items to get (1 to 100).
     """
-    index = context.resolve(item)
-    scores = context.workspace.item_similarity(index)
-    allowed = context.pool.allowed.copy()
-    allowed[index] = False
-    items = _top_allowed(scores, allowed, k)
+    index = context.workspace.item_index(item)
+    items = context.workspace.similar_items(index, k, context.pool.allowed)
     return _gathered(context, "similar", {"item": context.record(index).label, "k": k}, items)
 
 
@@ -258,7 +232,7 @@ def rank(
     values = np.asarray(criteria[by](), dtype=np.float64)
     allowed = np.zeros(workspace.n_items, dtype=bool)
     allowed[pooled] = True
-    return _gathered(context, f"rank by {by}", {"by": by, "k": k}, _top_allowed(values, allowed, k))
+    return _gathered(context, f"rank by {by}", {"by": by, "k": k}, top_k_allowed(values, allowed, k))
 
 
 @tool
@@ -271,7 +245,7 @@ def item_info(context: ToolContext, items: Annotated[list[str], Field(min_length
     workspace = context.workspace
     details: list[dict[str, Any]] = []
     for reference in items:
-        index = context.resolve(reference)
+        index = workspace.item_index(reference)
         record = context.record(index)
         rating = workspace.mean_ratings[index]
         details.append(
@@ -297,5 +271,5 @@ def finish(context: ToolContext) -> Finished:
 
 
 BUILTIN: dict[str, Tool] = {
-    declared.name: declared for declared in (retrieve, filter, search, similar, rank, item_info, finish)
+    declared.name: declared for declared in (retrieve, filter_pool, search, similar, rank, item_info, finish)
 }

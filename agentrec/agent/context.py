@@ -69,15 +69,3 @@ class ToolContext:
 
     def record(self, item: int) -> ItemRecord:
         return self.workspace.records[item]
-
-    def resolve(self, reference: str) -> int:
-        """A dense item index from an id or a title (fuzzy); ``ToolRetry`` with suggestions otherwise."""
-        text = str(reference).strip()
-        items = self.workspace.split.train.items
-        if text in items:
-            return items.index(text)
-        exact = self.workspace.title_index.get(text.lower())
-        if exact is not None:
-            return exact
-        found = self.workspace.store.catalog.resolve(text)  # DataError (with suggestions) is shown to the model
-        return items.index(found.item_id)

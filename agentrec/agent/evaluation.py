@@ -16,36 +16,44 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+from pydantic import PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from agentrec.agent.eval_report import AgentEvalReport, PolicyRates, PolicyReport, PolicyUsage, UserRow
 from agentrec.agent.policies import POLICIES, RunSettings
 from agentrec.agent.service import AgentService, open_agent
 from agentrec.agent.trace import AgentRun, TraceStore
 from agentrec.core.errors import ConfigError
 from agentrec.core.worker_pool import run_in_workers, spawn_pool
 from agentrec.eval.bootstrap import metric_cis, paired_bootstrap
+from agentrec.eval.intervals import PairedDifference
 from agentrec.eval.metrics import accuracy_per_user, mean_metrics
 from agentrec.llm.cache import CacheMode
 from agentrec.llm.factory import make_chat_model
+from agentrec.llm.worker_hooks import LLM_WORKERS
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
+# (label, users done, users in all); a total of 0 carries a plain note (what is being opened).
+UserProgress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True)
 class AgentEvalSpec:
-    """What one agent-eval run is: the data, the users, the policies, the model and settings."""
+    """What one agent-eval run is: the data, the users, the policies, the model and settings.
+
+    ``users`` and ``workers`` are bounded at construction (a ``ValidationError`` names the field).
+    """
 
     dataset: str
-    users: int = 200
+    users: PositiveInt = 200
     policies: tuple[str, ...] = POLICIES
     llm: str = "local"
     api_base: str | None = None
     cache: CacheMode = "on"
-    workers: int = 1
+    workers: PositiveInt = 1
     backbone: str | None = None
     settings: RunSettings = field(default_factory=RunSettings)
 
@@ -53,10 +61,6 @@ class AgentEvalSpec:
         unknown = [p for p in self.policies if p not in POLICIES]
         if unknown or not self.policies:
             raise ConfigError(f"unknown policy {unknown or self.policies}; choose from {', '.join(POLICIES)}")
-        if self.users < 1:
-            raise ConfigError(f"--users must be at least 1, got {self.users}")
-        if self.workers < 1:
-            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
 
 
 @dataclass
@@ -65,8 +69,8 @@ class PolicyResult:
     per_user: dict[str, np.ndarray]
 
 
-def run_agent_eval(spec: AgentEvalSpec, progress: Progress | None = None) -> dict[str, Any]:
-    """Evaluate the policies on the same users; return the JSON-ready report."""
+def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) -> AgentEvalReport:
+    """Evaluate the policies on the same users; return the report (``json_data()`` is the JSON)."""
     spec.check()
     notify = progress or (lambda label, done, total: None)
     started = time.perf_counter()
@@ -94,7 +98,8 @@ def run_agent_eval(spec: AgentEvalSpec, progress: Progress | None = None) -> dic
         results[policy] = PolicyResult(ordered, _per_user(service, ordered, spec.settings.k))
         wall_seconds[policy] = time.perf_counter() - policy_started
     wall_seconds["total"] = time.perf_counter() - started
-    return report(spec, service, users, results) | {"wall_seconds": {k: round(v, 2) for k, v in wall_seconds.items()}}
+    wall = {phase: round(seconds, 2) for phase, seconds in wall_seconds.items()}
+    return report(spec, service, users, results).model_copy(update={"wall_seconds": wall})
 
 
 def _needs_llm(spec: AgentEvalSpec) -> bool:
@@ -106,6 +111,11 @@ def sample_users(service: AgentService, n: int, seed: int) -> list[int]:
     candidates = service.workspace.evaluable_users()
     if len(candidates) == 0:
         raise ConfigError(f"{service.workspace.store.name} has no user with a held-out item")
+    if n > len(candidates):
+        logger.warning(
+            "users: asked for %s, but %s has %s users with a held-out item; evaluating all %s",
+            f"{n:,}", service.workspace.store.name, f"{len(candidates):,}", f"{len(candidates):,}",
+        )  # fmt: skip
     rng = np.random.default_rng(seed)
     chosen = rng.choice(candidates, size=min(n, len(candidates)), replace=False)
     return sorted(int(u) for u in chosen)
@@ -132,7 +142,7 @@ def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[i
         for user in users:
             yield service.run(user, policy)
         return
-    with spawn_pool(spec.workers, _start_worker, (spec,)) as pool:
+    with spawn_pool(spec.workers, _start_worker, (spec,), LLM_WORKERS) as pool:
         for _, run in run_in_workers(pool, _worker_run, users):
             yield run
 
@@ -165,49 +175,56 @@ def _per_user(service: AgentService, runs: list[AgentRun], k: int) -> dict[str, 
 
 def report(
     spec: AgentEvalSpec, service: AgentService, users: list[int], results: dict[str, PolicyResult]
-) -> dict[str, Any]:
-    """The agent-eval JSON: metrics, paired CIs against the backbone, usage, rates, per-user rows."""
+) -> AgentEvalReport:
+    """The agent-eval record: metrics, paired CIs against the backbone, usage, rates, per-user rows."""
     baseline = results.get("backbone")
-    policies: dict[str, Any] = {}
-    for name, result in results.items():
-        runs = result.runs
-        steps = sum(len(run.steps) for run in runs)
-        entry: dict[str, Any] = {
-            "metrics": mean_metrics(result.per_user),
-            "ci": {key: list(value) for key, value in metric_cis(result.per_user, seed=spec.settings.seed).items()},
-            "usage": {
-                "llm_calls": sum(run.llm_calls for run in runs),
-                "tokens": sum(run.tokens for run in runs),
-                "seconds": round(sum(run.seconds for run in runs), 3),
-                "cost_usd": 0.0,
-            },
-            "rates": {
-                "reask": sum(run.reasks for run in runs) / steps if steps else 0.0,
-                "skipped_step": sum(run.skipped_steps for run in runs) / steps if steps else 0.0,
-                "fallback": sum(run.fallback for run in runs) / len(runs),
-                "filled": sum(run.filled > 0 for run in runs) / len(runs),
-            },
-            "ungrounded_items": ungrounded_items(service, runs),
-            "median_tool_ms": _median_tool_ms(runs),
-        }
-        if baseline is not None and name != "backbone":
-            entry["ci_vs_backbone"] = {
-                metric: _comparison(baseline.per_user[metric], result.per_user[metric], spec.settings.seed)
-                for metric in result.per_user
-            }
-        policies[name] = entry
-    return {
-        "dataset": service.workspace.store.name,
-        "k": spec.settings.k,
-        "users_evaluated": len(users),
-        "seed": spec.settings.seed,
-        "llm": service.model.model_id if service.model is not None else None,
-        "backbone": service.workspace.models.backbone.name,
-        "fusion": spec.settings.fusion,
-        "max_steps": spec.settings.max_steps,
-        "policies": policies,
-        "per_user": [_per_user_row(run) for result in results.values() for run in result.runs],
+    policies = {
+        name: _policy_report(spec, service, result, None if name == "backbone" else baseline)
+        for name, result in results.items()
     }
+    return AgentEvalReport(
+        dataset=service.workspace.store.name,
+        k=spec.settings.k,
+        users_evaluated=len(users),
+        seed=spec.settings.seed,
+        llm=service.model.model_id if service.model is not None else None,
+        backbone=service.workspace.models.backbone.name,
+        fusion=spec.settings.fusion,
+        max_steps=spec.settings.max_steps,
+        policies=policies,
+        per_user=[_per_user_row(run) for result in results.values() for run in result.runs],
+    )
+
+
+def _policy_report(
+    spec: AgentEvalSpec, service: AgentService, result: PolicyResult, baseline: PolicyResult | None
+) -> PolicyReport:
+    runs = result.runs
+    steps = sum(len(run.steps) for run in runs)
+    seed = spec.settings.seed
+    return PolicyReport(
+        metrics=mean_metrics(result.per_user),
+        ci=metric_cis(result.per_user, seed=seed),
+        usage=PolicyUsage(
+            llm_calls=sum(run.llm_calls for run in runs),
+            tokens=sum(run.tokens for run in runs),
+            seconds=round(sum(run.seconds for run in runs), 3),
+        ),
+        rates=PolicyRates(
+            reask=sum(run.reasks for run in runs) / steps if steps else 0.0,
+            skipped_step=sum(run.skipped_steps for run in runs) / steps if steps else 0.0,
+            fallback=sum(run.fallback for run in runs) / len(runs),
+            filled=sum(run.filled > 0 for run in runs) / len(runs),
+        ),
+        ungrounded_items=ungrounded_items(service, runs),
+        median_tool_ms=_median_tool_ms(runs),
+        ci_vs_backbone=None
+        if baseline is None
+        else {
+            metric: PairedDifference.of(paired_bootstrap(baseline.per_user[metric], values, seed=seed))
+            for metric, values in result.per_user.items()
+        },
+    )
 
 
 def ungrounded_items(service: AgentService, runs: list[AgentRun]) -> int:
@@ -222,27 +239,22 @@ def ungrounded_items(service: AgentService, runs: list[AgentRun]) -> int:
     return bad
 
 
-def _comparison(baseline: np.ndarray, values: np.ndarray, seed: int) -> dict[str, float]:
-    paired = paired_bootstrap(baseline, values, seed=seed)
-    return {"diff": paired.diff, "low": paired.low, "high": paired.high, "p_value": paired.p_value}
-
-
 def _median_tool_ms(runs: list[AgentRun]) -> float | None:
     times = [step.tool_ms for run in runs for step in run.steps if step.tool]
     return float(np.median(times)) if times else None
 
 
-def _per_user_row(run: AgentRun) -> dict[str, Any]:
-    return {
-        "user": run.user_id,
-        "policy": run.policy,
-        "items": run.item_ids,
-        "target": run.target,
-        "hit": run.target in run.item_ids,
-        "trace_id": run.trace_id,
-        "llm_calls": run.llm_calls,
-        "tokens": run.tokens,
-        "seconds": round(run.seconds, 3),
-        "tool_calls": sum(1 for step in run.steps if step.tool),
-        "fallback": run.fallback,
-    }
+def _per_user_row(run: AgentRun) -> UserRow:
+    return UserRow(
+        user=run.user_id,
+        policy=run.policy,
+        items=run.item_ids,
+        target=run.target,
+        hit=run.target in run.item_ids,
+        trace_id=run.trace_id,
+        llm_calls=run.llm_calls,
+        tokens=run.tokens,
+        seconds=round(run.seconds, 3),
+        tool_calls=sum(1 for step in run.steps if step.tool),
+        fallback=run.fallback,
+    )

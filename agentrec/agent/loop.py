@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 
 from agentrec.agent.context import ToolContext
 from agentrec.agent.policies import RunSettings, finalise, seed_pool
+from agentrec.agent.progress import Progress
 from agentrec.agent.prompts import opening_messages
-from agentrec.agent.registry import ToolOutcome, ToolRegistry
-from agentrec.agent.trace import AgentRun, AgentStep
+from agentrec.agent.registry import MAX_OBSERVATION_CHARS, ToolOutcome, ToolRegistry
+from agentrec.agent.trace import AgentRun, AgentStep, StepStatus
 from agentrec.core.errors import ModelBackendError
 from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings, Message
 from agentrec.llm.structured import InvalidStructuredReply
 from agentrec.recsys.ranker import LearnedFusion
 
 FINISH = "finish"
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -138,9 +138,8 @@ def _step(
             outcome = registry.call(call.name, dict(call.arguments), context)
             problem = outcome.retry_hint
         if problem is None and reply is not None and outcome is not None:
-            status = "finish" if outcome.name == FINISH else ("reasked" if attempt else "ok")
-            observation = _observe(outcome)
-            return _record(index, reply, outcome, status, observation), reply, observation
+            status: StepStatus = "finish" if outcome.name == FINISH else ("reasked" if attempt else "ok")
+            return _record(index, reply, outcome, status), reply, outcome.observation
         if len(tally.backend_errors) > failures:
             break  # the transport already retried (llm/ owns that); a re-ask would only fail again
         if attempt == 0:
@@ -182,28 +181,27 @@ def _reask_messages(reply: AssistantTurn | None, problem: str) -> list[Message]:
     return [*shown, Message.user(f"That reply was not usable ({problem}). Call one tool.")]
 
 
-def _observe(outcome: ToolOutcome) -> str:
-    result = outcome.result
-    observe = getattr(result, "observation", None)
-    return str(observe()) if callable(observe) else (result.model_dump_json()[:500] if result else "")
-
-
 def _record(
-    index: int, reply: AssistantTurn | None, outcome: ToolOutcome | None, status: str, observation: str
+    index: int, reply: AssistantTurn | None, outcome: ToolOutcome | None, status: StepStatus, failure: str = ""
 ) -> AgentStep:
+    """The step as the run records it: the call as the registry records every call, plus the model's turn.
+
+    Without an ``outcome`` no tool ran (the reply had no usable call): the step shows ``failure``.
+    """
     call = reply.tool_calls[0] if reply is not None and reply.tool_calls else None
-    return AgentStep(
-        step=index,
-        thought=(reply.text if reply is not None else "")[:300],
-        tool=call.name if call is not None else "",
-        arguments=dict(call.arguments) if call is not None else {},
-        status=status,  # type: ignore[arg-type]
-        observation=observation[:500],
-        prompt_tokens=reply.usage.prompt_tokens if reply is not None else 0,
-        completion_tokens=reply.usage.completion_tokens if reply is not None else 0,
-        llm_ms=(reply.latency_s * 1000.0) if reply is not None else 0.0,
-        tool_ms=outcome.milliseconds if outcome is not None else 0.0,
-    )
+    if outcome is not None:
+        step = outcome.step(index)
+    else:
+        tool, arguments = (call.name, dict(call.arguments)) if call is not None else ("", {})
+        step = AgentStep(step=index, tool=tool, arguments=arguments, observation=failure[:MAX_OBSERVATION_CHARS])
+    if reply is None:
+        return step.model_copy(update={"status": status})
+    return step.model_copy(
+        update={
+            "status": status, "thought": reply.text[:300], "prompt_tokens": reply.usage.prompt_tokens,
+            "completion_tokens": reply.usage.completion_tokens, "llm_ms": reply.latency_s * 1000.0,
+        }
+    )  # fmt: skip
 
 
 def _shown_call(name: str, arguments: dict[str, object]) -> str:

@@ -15,46 +15,56 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
+from pydantic import NonNegativeInt, PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from agentrec.agent.builtin_tools import _top_allowed, retrieve, similar
+from agentrec.agent.builtin_tools import retrieve, similar
 from agentrec.agent.context import ToolContext
 from agentrec.agent.fusion import FusionName, fuse_lgbm, fuse_llm, fuse_rrf
 from agentrec.agent.pool import IntArray
+from agentrec.agent.registry import ToolRegistry
 from agentrec.agent.trace import AgentRun, AgentStep, RankedItem
-from agentrec.core.errors import ConfigError, ToolRetry
+from agentrec.core.errors import ConfigError
 from agentrec.llm.records import AssistantTurn, ChatModel
+from agentrec.recsys.base import top_k_allowed
 from agentrec.recsys.ranker import LearnedFusion
 
 POLICIES: tuple[str, ...] = ("backbone", "heuristic", "agent")
+# The heuristic's calls, and the seed list every pool starts from, go through a registry like any model's call.
+HEURISTIC_TOOLS = ToolRegistry.of([retrieve, similar])
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True)
 class RunSettings:
-    """How a run is made. ``seed_pool`` items of the backbone's list start every pool (0: none)."""
+    """How a run is made. ``seed_pool`` items of the backbone's list start every pool (0: none).
 
-    k: int = 10
-    max_steps: int = 7
+    The bounds are checked at construction: a ``ValidationError`` names the field.
+    """
+
+    k: PositiveInt = 10
+    max_steps: PositiveInt = 7
     fusion: FusionName = "lgbm"
-    seed_pool: int = 50
-    list_size: int = 20
-    step_tokens: int = 120
-    max_skipped_steps: int = 1
+    seed_pool: NonNegativeInt = 50
+    list_size: PositiveInt = 20
+    step_tokens: PositiveInt = 120
+    max_skipped_steps: NonNegativeInt = 1
     stop_on_repeat: bool = True
     seed: int = 0
 
 
 def backbone_items(context: ToolContext, k: int) -> IntArray:
     """The backbone's top-k among items the user may get."""
-    return _top_allowed(context.scores("backbone"), context.pool.allowed, k)
+    return top_k_allowed(context.scores("backbone"), context.pool.allowed, k)
 
 
 def seed_pool(context: ToolContext, settings: RunSettings) -> None:
     """Start the pool with the backbone's own list, so tools add to what the model already knows."""
     if settings.seed_pool > 0:
-        retrieve.function(context, k=settings.seed_pool)
+        seeded = HEURISTIC_TOOLS.call("retrieve", {"k": settings.seed_pool}, context)
+        if seeded.retry_hint is not None:
+            raise ConfigError(f"seed_pool {settings.seed_pool}: {seeded.retry_hint}")
 
 
 def heuristic_pool(context: ToolContext, settings: RunSettings) -> list[AgentStep]:
@@ -70,20 +80,9 @@ def heuristic_pool(context: ToolContext, settings: RunSettings) -> list[AgentSte
     if len(context.history.items) and (context.workspace.models.similar or context.workspace.models.text):
         last = context.record(int(context.history.items[-1])).item_id
         calls.append(("similar", {"item": last, "k": settings.list_size}))
-    tools = {"retrieve": retrieve, "similar": similar}
     for index, (name, arguments) in enumerate(calls, start=1):
         context.step = index
-        started = time.perf_counter()
-        try:
-            result = tools[name].function(context, **arguments)
-            observation, status = str(getattr(result, "observation", result.model_dump_json)()), "ok"
-        except ToolRetry as error:
-            observation, status = f"error: {error}", "skipped"
-        elapsed = (time.perf_counter() - started) * 1000.0
-        steps.append(
-            AgentStep(step=index, tool=name, arguments=arguments, status=status,  # type: ignore[arg-type]
-                      observation=observation, tool_ms=elapsed)
-        )  # fmt: skip
+        steps.append(HEURISTIC_TOOLS.run_step(index, name, arguments, context))
     return steps
 
 
@@ -153,7 +152,7 @@ def _fill(context: ToolContext, n: int) -> IntArray:
     within = backbone_items(context, n)
     if len(within) >= n:
         return within
-    return np.concatenate([within, _top_allowed(context.scores("backbone"), context.eligible(), n)])
+    return np.concatenate([within, top_k_allowed(context.scores("backbone"), context.eligible(), n)])
 
 
 def _grounded(context: ToolContext, items: IntArray) -> IntArray:

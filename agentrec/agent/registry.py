@@ -6,7 +6,13 @@ the arguments the LLM fills in. Pydantic builds the argument schema from the
 signature; the first docstring line is the description the LLM sees, and each
 argument's description comes from the docstring's ``Args:`` section. A tool
 without a description for every argument is refused at declaration, because the
-model cannot use an argument it was never told about.
+model cannot use an argument it was never told about. A tool returns a
+``ToolResult``: a pydantic model whose ``observation()`` is the text the model
+reads back; a tool declared to return anything else is refused too.
+
+``ToolRegistry.run_step`` is the one way a call becomes an ``AgentStep``: the
+agent loop, the chat's rules, the heuristic policy and the MCP server all record
+their calls through it (or through the ``ToolOutcome.step`` it returns).
 """
 
 from __future__ import annotations
@@ -14,16 +20,29 @@ from __future__ import annotations
 import inspect
 import re
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from agentrec.agent.trace import AgentStep
 from agentrec.core.errors import ConfigError, DataError, ToolRetry
 from agentrec.llm.records import ToolSpec
 
-ToolFunction = Callable[..., BaseModel]
+MAX_OBSERVATION_CHARS = 500  # what a step keeps of an observation; the model reads it whole
+
+
+class ToolResult(BaseModel):
+    """What a tool returns: typed fields for programs, and ``observation()`` for the model."""
+
+    @abstractmethod
+    def observation(self) -> str:
+        """The short text the model reads back after the call."""
+
+
+ToolFunction = Callable[..., ToolResult]
 _ARG_LINE = re.compile(r"^\s{2,}(?P<name>\w+)(?:\s*\([^)]*\))?:\s*(?P<text>.+)$")
 
 
@@ -65,15 +84,30 @@ class _Arguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def tool(function: ToolFunction) -> Tool:
-    """Declare ``function`` a tool. Its first parameter is the tool context."""
-    name = function.__name__
+@overload
+def tool(function: ToolFunction, *, name: str | None = None) -> Tool: ...
+@overload
+def tool(function: None = None, *, name: str | None = None) -> Callable[[ToolFunction], Tool]: ...
+def tool(function: ToolFunction | None = None, *, name: str | None = None) -> Tool | Callable[[ToolFunction], Tool]:
+    """Declare ``function`` a tool. Its first parameter is the tool context.
+
+    ``@tool`` names the tool after the function; ``@tool(name="filter")`` gives it
+    a public name (what the LLM calls and traces record) a Python name should not
+    have, such as a builtin's.
+    """
+    if function is None:
+        return lambda declared: _declare(declared, name or declared.__name__)
+    return _declare(function, name or function.__name__)
+
+
+def _declare(function: ToolFunction, name: str) -> Tool:
     doc = inspect.getdoc(function) or ""
     description = doc.strip().splitlines()[0].strip() if doc.strip() else ""
     if not description:
         raise ConfigError(f"tool {name} needs a docstring: its first line is what the LLM sees")
     described = _argument_docs(doc)
     hints = get_type_hints(function, include_extras=True)  # keep Annotated bounds (k: 1..100)
+    _check_result_type(name, hints.get("return"))
     parameters = list(inspect.signature(function).parameters.values())[1:]
     fields: dict[str, Any] = {}
     for parameter in parameters:
@@ -83,6 +117,15 @@ def tool(function: ToolFunction) -> Tool:
         fields[parameter.name] = (hints[parameter.name], Field(default, description=described[parameter.name]))
     arguments = create_model(f"{name}_arguments", __base__=_Arguments, **fields)
     return Tool(function, name, description, arguments)
+
+
+def _check_result_type(name: str, returned: object) -> None:
+    """A tool must say it returns a concrete ``ToolResult``: its ``observation()`` is what the model reads."""
+    if not (isinstance(returned, type) and issubclass(returned, ToolResult)):
+        shown = getattr(returned, "__name__", None) or repr(returned)
+        raise ConfigError(f"tool {name} must be annotated to return a ToolResult subclass, not {shown}")
+    if inspect.isabstract(returned):
+        raise ConfigError(f"tool {name}: its result {returned.__name__} does not define observation()")
 
 
 def _argument_docs(doc: str) -> dict[str, str]:
@@ -108,9 +151,24 @@ class ToolOutcome:
 
     name: str
     arguments: dict[str, Any]
-    result: BaseModel | None
+    result: ToolResult | None
     retry_hint: str | None
     milliseconds: float
+
+    @property
+    def observation(self) -> str:
+        """What the model reads back, whole: the result's observation, or the problem to fix."""
+        if self.result is None:
+            return f"error: {self.retry_hint}"
+        return self.result.observation()
+
+    def step(self, index: int, thought: str = "") -> AgentStep:
+        """The call as a run records it: ``ok`` with the observation, or ``skipped`` with the problem."""
+        return AgentStep(
+            step=index, thought=thought, tool=self.name, arguments=self.arguments,
+            status="ok" if self.result is not None else "skipped",
+            observation=self.observation[:MAX_OBSERVATION_CHARS], tool_ms=self.milliseconds,
+        )  # fmt: skip
 
 
 @dataclass
@@ -159,17 +217,22 @@ class ToolRegistry:
             parsed = declared.arguments.model_validate(arguments)
             result = declared.function(context, **{key: getattr(parsed, key) for key in type(parsed).model_fields})
         except ValidationError as error:
-            return ToolOutcome(name, arguments, None, _validation_hint(error), _ms_since(started))
+            return ToolOutcome(name, arguments, None, validation_hint(error), _ms_since(started))
         except (ToolRetry, DataError) as error:
             return ToolOutcome(name, arguments, None, str(error), _ms_since(started))
         return ToolOutcome(name, arguments, result, None, _ms_since(started))
+
+    def run_step(self, index: int, name: str, arguments: dict[str, Any], context: Any, thought: str = "") -> AgentStep:
+        """Run one call (as ``call``) and record it as step ``index`` of a run."""
+        return self.call(name, arguments, context).step(index, thought)
 
 
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-def _validation_hint(error: ValidationError) -> str:
+def validation_hint(error: ValidationError) -> str:
+    """The first few problems of invalid arguments, each with the argument it is about."""
     parts = []
     for item in error.errors()[:3]:
         where = ".".join(str(part) for part in item["loc"]) or "arguments"

@@ -5,23 +5,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentrec.agent.context import ToolContext
+from agentrec.agent.dataset_tools import build_registry
 from agentrec.agent.fusion import FusionName, train_fusion
 from agentrec.agent.loop import run_agent
 from agentrec.agent.policies import POLICIES, RunSettings, heuristic_pool, run_backbone, run_heuristic
+from agentrec.agent.progress import Progress
 from agentrec.agent.registry import ToolRegistry
-from agentrec.agent.toolbox import build_registry
 from agentrec.agent.trace import AgentRun
 from agentrec.agent.workspace import AgentWorkspace, open_workspace
-from agentrec.core.errors import ConfigError, DataError
+from agentrec.core.errors import ConfigError, DataError, InvalidParameter
 from agentrec.llm.records import ChatModel
 from agentrec.recsys.ranker import LearnedFusion
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -43,7 +41,10 @@ class AgentService:
 
     def run(self, user: int, policy: str) -> AgentRun:
         """One policy's grounded top-k for ``user`` at the workspace's current stage."""
-        context = ToolContext.for_user(self.workspace, user, self.settings.seed)
+        return self.run_in(ToolContext.for_user(self.workspace, user, self.settings.seed), policy)
+
+    def run_in(self, context: ToolContext, policy: str) -> AgentRun:
+        """One policy's grounded top-k in ``context`` (a dataset user's, or a session's such as the MCP server's)."""
         if policy == "backbone":
             return run_backbone(context, self.settings)
         if policy == "heuristic":
@@ -57,7 +58,7 @@ class AgentService:
     def with_fusion(self, fusion: FusionName) -> AgentService:
         """The same workspace, tools and models, fusing pools by ``fusion`` instead."""
         if fusion == "lgbm" and self.ranker is None:
-            raise ConfigError("--fusion lgbm needs the service opened with lgbm fusion (it trains the ranker)")
+            raise ConfigError("fusion lgbm needs the service opened with lgbm fusion (it trains the ranker)")
         return replace(self, settings=replace(self.settings, fusion=fusion))
 
     def candidate_items(self, user: int) -> list[int]:
@@ -68,13 +69,7 @@ class AgentService:
 
     def item_index(self, reference: str) -> int:
         """A dense item index from an id or a title (fuzzy); ``DataError`` with suggestions otherwise."""
-        items = self.workspace.split.train.items
-        if reference in items:
-            return items.index(reference)
-        exact = self.workspace.title_index.get(reference.strip().lower())
-        if exact is not None:
-            return exact
-        return items.index(self.workspace.store.catalog.resolve(reference).item_id)
+        return self.workspace.item_index(reference)
 
 
 def open_agent(
@@ -87,11 +82,10 @@ def open_agent(
 ) -> AgentService:
     """Open ``dataset`` with its tool pack, fit or load the models, and train the fusion if needed."""
     settings = settings or RunSettings()
-    if settings.k < 1:
-        raise ConfigError(f"--k must be at least 1, got {settings.k}")
-    if settings.max_steps < 1:
-        raise ConfigError(f"--max-steps must be at least 1, got {settings.max_steps}")
     workspace = open_workspace(dataset, pack_path, backbone, progress)
+    if settings.k > workspace.n_items:
+        # a top-k longer than the catalog is the whole catalog in some order: say so rather than print it
+        raise InvalidParameter("k", f"must be at most the catalog's {workspace.n_items:,} items, got {settings.k:,}")
     registry = build_registry(workspace)
     ranker = None
     if settings.fusion == "lgbm":

@@ -17,8 +17,9 @@ from typing import Any, Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrec.core.errors import ConfigError
+from agentrec.core.errors import AgentrecError, ConfigError, DataError
 from agentrec.core.paths import state_dir
+from agentrec.data.record_files import is_lock_error, unreadable_record
 
 StepStatus = Literal["ok", "reasked", "skipped", "finish"]
 
@@ -105,13 +106,24 @@ class TraceStore:
         for attempt in range(_LOCK_ATTEMPTS):
             try:
                 con = duckdb.connect(str(self.path))
-                con.execute(_SCHEMA)
-                return con
             except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or attempt == _LOCK_ATTEMPTS - 1:
-                    raise ConfigError(f"cannot open the trace store {self.path}: {error}") from None
+                if not is_lock_error(error) or attempt == _LOCK_ATTEMPTS - 1:
+                    raise self._unreadable(error) from None
                 time.sleep(0.1)
+                continue
+            except duckdb.Error as error:
+                raise self._unreadable(error) from None
+            try:
+                con.execute(_SCHEMA)  # a truncated file can open and fail only here
+                return con
+            except duckdb.Error as error:
+                con.close()
+                raise self._unreadable(error) from None
         raise AssertionError("unreachable")
+
+    def _unreadable(self, error: duckdb.Error) -> DataError:
+        remedy = "move it aside to keep its traces and run again (a new trace store is started)"
+        return unreadable_record(self.path, "agent trace store", remedy, error)
 
     def save(self, runs: Iterable[AgentRun], run_key: str | None = None) -> None:
         """Store runs and their steps (a run saved again replaces its earlier copy).
@@ -145,6 +157,18 @@ class TraceStore:
             con.execute("COMMIT")
         finally:
             con.close()
+
+    def try_save(self, run: AgentRun) -> str | None:
+        """Save one run; say why it was not saved instead of raising.
+
+        For callers whose answer matters more than its trace (a chat turn, an MCP
+        client): a locked or broken trace file must not cost them the answer.
+        """
+        try:
+            self.save([run])
+        except AgentrecError as error:
+            return str(error) or type(error).__name__
+        return None
 
     def finished(self, run_key: str) -> dict[str, AgentRun]:
         """The runs already saved for an evaluation, by user id (what a resumed run skips)."""

@@ -10,7 +10,6 @@ target. Item records are loaded once, so a tool call never waits on a query.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,6 +19,7 @@ import numpy.typing as npt
 
 from agentrec.agent.attributes import ItemAttributes
 from agentrec.agent.packs import ToolPack, find_pack
+from agentrec.agent.progress import Progress
 from agentrec.core.errors import ConfigError
 from agentrec.data.interactions import Interactions
 from agentrec.data.protocols import make_split
@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 Stage = Literal["valid", "test"]
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class AgentWorkspace:
 
     @property
     def dataset_key(self) -> str:
-        return f"{self.store.name}-{self.store.fingerprint[:12]}"
+        return self.store.key
 
     def stage_history(self) -> Interactions:
         return self.split.train if self.stage == "valid" else self.split.train_and_valid()
@@ -119,21 +118,30 @@ class AgentWorkspace:
         """Mean rating per item over the current stage's history (NaN where unrated)."""
         return self._mean_ratings
 
-    def item_similarity(self, item: int) -> FloatArray:
-        """How similar every item is to ``item``, from the pack's item-item model (else text)."""
+    def similar_items(self, item: int, k: int, allowed: npt.NDArray[np.bool_]) -> IntArray:
+        """The ``k`` allowed items most like ``item``, by the pack's item-item model (else text)."""
         model = self.models.similar or self.models.text
         if model is None:
             raise ConfigError("the tool pack names no similar or text model for similar()")
-        matrix = getattr(model, "similarity", None)  # ItemKNN: item x item, sparse
-        if matrix is not None:
-            return np.asarray(matrix[:, item].toarray()).ravel().astype(np.float64)
-        weights = getattr(model, "weights", None)  # EASE: item x item, dense
-        if weights is not None:
-            return np.asarray(weights[item], dtype=np.float64)
-        vectors = getattr(model, "item_vectors", None)  # text: cosine of normalised embeddings
-        if vectors is not None:
-            return np.asarray(vectors @ vectors[item], dtype=np.float64)
-        raise ConfigError(f"model {model.name} cannot say which items are similar; use itemknn, ease or text")
+        return np.array([other for other, _ in model.similar_items(item, k, mask=allowed)], dtype=np.int64)
+
+    def item_index(self, reference: str) -> int:
+        """A dense item index from an id or a title (fuzzy); ``DataError`` with suggestions otherwise."""
+        text = str(reference).strip()
+        items = self.split.train.items
+        if text in items:
+            return items.index(text)
+        exact = self.title_index.get(text.lower())
+        if exact is not None:
+            return exact
+        return items.index(self.store.catalog.resolve(text).item_id)
+
+    def warm_up(self) -> None:
+        """Load the text model's sentence encoder, which the first ``search`` would otherwise wait for."""
+        text_model = self.models.text
+        if text_model is not None and hasattr(text_model, "search_text"):
+            logger.info("text: loading the sentence encoder for search")
+            text_model.search_text("warm up", 1)
 
     def target(self, user: int) -> int | None:
         """The held-out item of ``user`` at this stage (None if the user has none)."""
@@ -176,7 +184,7 @@ def open_workspace(
 def _fit_models(
     store: DatasetStore, pack: ToolPack, split: Split, records: list[ItemRecord], notify: Progress
 ) -> WorkspaceModels:
-    key = f"{store.name}-{store.fingerprint[:12]}"
+    key = store.key
     models_store = ModelStore()
 
     def fitted(name: str | None) -> Recommender | None:

@@ -41,6 +41,7 @@ from agentrec.audit.optimizers import (
     StsProblem,
 )
 from agentrec.core.errors import ConfigError
+from agentrec.llm.capabilities import RunsGgufFile, supports
 from agentrec.llm.local import LocalChatModel, bundled_gguf_path
 
 logger = logging.getLogger(__name__)
@@ -112,9 +113,9 @@ class GcgOptimizer:
 
         path = self._model_path(problem)
         lm = load_torch_chat_lm(path)
-        backend = getattr(problem.recommender.chat, "backend", problem.recommender.chat)
-        # llama.cpp renders the prompt: the text the evaluation will send, byte for byte.
-        renderer = backend if isinstance(backend, LocalChatModel) and backend.path == path else LocalChatModel(path)
+        # llama.cpp renders the prompt: the text the evaluation will send, byte for byte. Same file,
+        # same loaded weights as the recommender's own model when it runs this file.
+        renderer = LocalChatModel(path)
         with torch_threads(self.config.threads):
             search = GcgSearch(problem, lm, renderer, self.config, seed)
             return search.run(budget, progress)
@@ -125,9 +126,9 @@ class GcgOptimizer:
             if not path.is_file():
                 raise ConfigError(f"gcg model file not found: {path}")
             return path
-        backend = getattr(problem.recommender.chat, "backend", problem.recommender.chat)
-        if isinstance(backend, LocalChatModel):
-            return backend.path
+        chat = problem.recommender.chat
+        if supports(chat, RunsGgufFile):
+            return chat.gguf_path()
         logger.warning(
             "the recommender %s is not a local GGUF; gcg optimises on the embedded model and transfers",
             problem.recommender.chat.model_id,

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from agentrec.audit.catalog import Catalog, ProductOrder
+from agentrec.audit.paired_run import PairOutcome, evaluate_pair
 from agentrec.audit.prompt import RecommenderPrompt
 from agentrec.audit.recommender import AuditedRecommender
 from agentrec.core.worker_pool import run_in_workers, spawn_pool
 from agentrec.llm.cache import CacheMode
-
-if TYPE_CHECKING:
-    from agentrec.audit.paired_evaluation import PairOutcome
+from agentrec.llm.worker_hooks import LLM_WORKERS
 
 PairProgress = Callable[[int, int], None]
 
@@ -66,7 +64,7 @@ def run_pairs_in_workers(
     """One paired run per order in ``workers`` processes; outcomes in the order of ``orders``."""
     results: dict[int, PairOutcome] = {}
     requested = computed = 0
-    with spawn_pool(workers, _start, (job,)) as pool:
+    with spawn_pool(workers, _start, (job,), LLM_WORKERS) as pool:
         for index, (outcome, counts) in run_in_workers(pool, _run_one, orders):
             results[index] = outcome
             requested += counts.requested
@@ -86,8 +84,6 @@ def _start(job: PairJob) -> None:
 
 
 def _run_one(order: ProductOrder) -> tuple[PairOutcome, CallCounts]:
-    from agentrec.audit.paired_evaluation import evaluate_pair  # evaluation imports this module
-
     assert _RECOMMENDER is not None and _JOB is not None
     recommender = _RECOMMENDER
     requested, computed = recommender.requested_calls(), recommender.computed_calls()

@@ -8,7 +8,7 @@ log-probability of each prompt follows its generation for the same reason.
 The same seed gives the same orders, so the clean half of a pair is
 answered from the response cache in every later audit of the same catalog
 and target. With ``workers`` > 1, pairs run in parallel processes
-(``pair_workers.py``).
+(``pair_workers.py``); one pair is run by ``paired_run.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from agentrec.audit.catalog import Catalog, ProductOrder
 from agentrec.audit.defences import Defence, NoDefence
 from agentrec.audit.pair_workers import ChatSpec, PairJob, run_pairs_in_workers
+from agentrec.audit.paired_run import PairOutcome, evaluate_pair
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 from agentrec.audit.recommender import AuditedRecommender
 
@@ -28,19 +29,6 @@ PairProgress = Callable[[int, int], None]  # (pairs done, pairs in all)
 # The evaluation's orders come from their own stream of the seed, so an optimiser seeded
 # with the same number never scores its candidates on the orders it is evaluated on.
 _EVALUATION_STREAM = 1
-
-
-@dataclass(frozen=True)
-class PairOutcome:
-    """One paired run: the same order, without and with the STS."""
-
-    order: ProductOrder
-    rank_before: int
-    rank_after: int
-    logprob_before: float | None
-    logprob_after: float | None
-    reply_before: str
-    reply_after: str
 
 
 @dataclass(frozen=True)
@@ -65,18 +53,6 @@ class Parallelism:
 
     workers: int = 1
     chat: ChatSpec = field(default_factory=ChatSpec)
-
-
-def evaluate_pair(
-    audited: AuditedRecommender, clean: Catalog, planted: Catalog, target: str, order: ProductOrder
-) -> PairOutcome:
-    """One paired run: the same order without and with the STS, back to back."""
-    before_products, after_products = clean.ordered(order), planted.ordered(order)
-    rank_before, reply_before = audited.rank(before_products, target)
-    logprob_before = audited.first_place_logprob(before_products, target)
-    rank_after, reply_after = audited.rank(after_products, target)
-    logprob_after = audited.first_place_logprob(after_products, target)
-    return PairOutcome(order, rank_before, rank_after, logprob_before, logprob_after, reply_before, reply_after)
 
 
 def paired_rank_evaluation(

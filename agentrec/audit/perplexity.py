@@ -22,30 +22,27 @@ import numpy as np
 
 from agentrec.audit.catalog import Catalog
 from agentrec.core.errors import ConfigError
+from agentrec.llm.capabilities import ScoresText, Tokenizes, require
 from agentrec.llm.records import ChatModel, Message
 
 _CONTEXT = [Message.user("Write one product listing as a JSON object."), Message.assistant("")]
 
 
 class PerplexityScorer:
-    """Perplexity of texts under a local GGUF chat model, memoised per text."""
+    """Perplexity of texts under a chat model that scores text and has its own tokenizer, memoised per text."""
 
     def __init__(self, chat: ChatModel) -> None:
-        logprob = getattr(chat, "logprob", None)
-        llama = getattr(getattr(chat, "loaded", None), "llama", None)
-        if not callable(logprob) or llama is None:
-            raise ConfigError(
-                f"the perplexity defence needs a local GGUF model with log-probabilities; {chat.model_id} has none"
-            )
-        self._logprob = cast(Callable[[list[Message], str], float], logprob)
-        self._llama: Any = llama
+        require(chat, ScoresText, "log-probabilities, which the perplexity defence needs")
+        require(chat, Tokenizes, "token counts, which the perplexity defence needs")
+        self._scorer = cast(ScoresText, chat)
+        self._tokenizer = cast(Tokenizes, chat)
         self._memo: dict[str, float] = {}
 
     def perplexity(self, text: str) -> float:
         """exp(-mean token log-probability) of ``text``."""
         if text not in self._memo:
-            tokens = len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-            total = self._logprob(_CONTEXT, text)
+            tokens = self._tokenizer.count_tokens(text)
+            total = self._scorer.logprob(_CONTEXT, text)
             self._memo[text] = math.exp(-total / max(tokens, 1))
         return self._memo[text]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import cast
 
 import numpy as np
 
@@ -38,6 +38,8 @@ from agentrec.audit.optimizers import (
     StsProblem,
 )
 from agentrec.core.errors import ConfigError
+from agentrec.llm.capabilities import Tokenizes, supports
+from agentrec.llm.records import ChatModel
 
 DEFAULT_LENGTH = 20  # units; the paper's GCG sequences are 30 tokens
 DEFAULT_CANDIDATES = 4
@@ -63,24 +65,19 @@ class Vocabulary:
         return " ".join(text.split())
 
 
-def token_vocabulary(chat: Any) -> Vocabulary | None:
-    """Printable ASCII tokens of a local GGUF backend (``None`` for other backends).
+def token_vocabulary(chat: ChatModel) -> Vocabulary | None:
+    """Printable ASCII tokens of a backend with its own tokenizer (``None`` for other backends).
 
     Quotes, backslashes and braces are left out so a sequence never breaks the
     product's JSON line into escapes the model has rarely seen.
     """
-    loaded = getattr(chat, "loaded", None)
-    llama = getattr(loaded, "llama", None)
-    if llama is None:
+    if not supports(chat, Tokenizes):
         return None
-    units: list[str] = []
-    for token in range(int(llama.n_vocab())):
-        try:
-            text = llama.detokenize([token]).decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if text.strip() and text.isascii() and text.isprintable() and not any(c in text for c in '"\\{}<>'):
-            units.append(text)
+    units = [
+        text
+        for text in cast(Tokenizes, chat).token_texts()
+        if text.strip() and text.isascii() and text.isprintable() and not any(c in text for c in '"\\{}<>')
+    ]
     return Vocabulary(tuple(units), "tokens") if units else None
 
 

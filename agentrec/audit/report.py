@@ -10,13 +10,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from agentrec.audit.paired_evaluation import PairOutcome
+from agentrec.audit.paired_run import PairOutcome
+from agentrec.audit.results import Advantage, AuditReport, PairSummary, SideSummary
+from agentrec.core.json_records import finite_tree
 
 SIDES = ("before", "after")
 
@@ -28,39 +29,38 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_rank_distribution(payload: dict[str, Any], path: Path) -> Path:
+def plot_rank_distribution(report: AuditReport, path: Path) -> Path:
     """Grouped bars: how often the target got each rank, without and with the STS."""
-    before = payload["before"]["rank_distribution"]
-    labels = list(before)
+    labels = list(report.before.rank_distribution)
     positions = np.arange(len(labels), dtype=np.float64)
     figure = Figure(figsize=(7.5, 4.0))
     axes = figure.add_subplot()
-    for offset, side in ((-0.2, "before"), (0.2, "after")):
-        counts = [payload[side]["rank_distribution"][label] for label in labels]
-        axes.bar(positions + offset, counts, 0.4, label=f"{side} (top-1 {payload[side]['top1_rate']:.0%})")
+    for offset, side, numbers in ((-0.2, "before", report.before), (0.2, "after", report.after)):
+        counts = [numbers.rank_distribution[label] for label in labels]
+        axes.bar(positions + offset, counts, 0.4, label=f"{side} (top-1 {numbers.top1_rate:.0%})")
     tick_labels = [*labels[:-1], f"not rec. ({labels[-1]})"]
     axes.set_xticks(positions, tick_labels, fontsize=8)
     axes.set_xlabel("rank of the target")
     axes.set_ylabel("paired runs")
-    axes.set_title(f"{payload['target']}: rank over {payload['evals']} paired runs ({payload['optimizer']})")
+    axes.set_title(f"{report.target}: rank over {report.evals} paired runs ({report.optimizer})")
     axes.legend(frameon=False)
     axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
 
 
-def plot_advantage(payload: dict[str, Any], path: Path) -> Path:
+def plot_advantage(report: AuditReport, path: Path) -> Path:
     """Bars of improved / unchanged / worsened shares with 95% CIs, undefended and per defence."""
-    groups: dict[str, dict[str, Any]] = {"no defence": payload["advantage"]}
-    groups |= {name: result["advantage"] for name, result in payload.get("defences", {}).items()}
+    groups: dict[str, Advantage] = {"no defence": report.advantage}
+    groups |= {name: result.advantage for name, result in report.defences.items()}
     kinds = ("improved", "unchanged", "worsened")
     positions = np.arange(len(kinds), dtype=np.float64)
     width = 0.8 / len(groups)
     figure = Figure(figsize=(6.5, 4.0))
     axes = figure.add_subplot()
     for j, (label, shares) in enumerate(groups.items()):
-        means = np.asarray([shares[kind] for kind in kinds])
-        lows = np.asarray([shares["ci"][kind][0] for kind in kinds])
-        highs = np.asarray([shares["ci"][kind][1] for kind in kinds])
+        means = np.asarray([shares.improved, shares.unchanged, shares.worsened])
+        lows = np.asarray([shares.ci[kind][0] for kind in kinds])
+        highs = np.asarray([shares.ci[kind][1] for kind in kinds])
         errors = np.vstack([np.clip(means - lows, 0, None), np.clip(highs - means, 0, None)])
         bars = axes.bar(positions - 0.4 + width * (j + 0.5), means, width, yerr=errors, capsize=3, label=label)
         axes.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
@@ -72,78 +72,82 @@ def plot_advantage(payload: dict[str, Any], path: Path) -> Path:
     return _save(figure, path)
 
 
-def _side_row(label: str, side: dict[str, Any]) -> str:
-    logprob = "-" if side["mean_logprob"] is None else f"{side['mean_logprob']:.3f}"
-    ci = side["ci"]
+def _side_row(label: str, side: SideSummary) -> str:
+    logprob = "-" if side.mean_logprob is None else f"{side.mean_logprob:.3f}"
+    low, high = side.ci["top1_rate"]
     return (
-        f"| {label} | {side['top1_rate']:.3f} [{ci['top1_rate'][0]:.3f}, {ci['top1_rate'][1]:.3f}] "
-        f"| {side['not_recommended_rate']:.3f} | {side['mean_rank']:.2f} | {logprob} |"
+        f"| {label} | {side.top1_rate:.3f} [{low:.3f}, {high:.3f}] "
+        f"| {side.not_recommended_rate:.3f} | {side.mean_rank:.2f} | {logprob} |"
     )
 
 
-def _evaluation_section(title: str, result: dict[str, Any]) -> list[str]:
-    shares = result["advantage"]
+def _evaluation_section(title: str, result: PairSummary) -> list[str]:
+    shares = result.advantage
     lines = [
         f"### {title}",
         "",
         "| side | top-1 rate [95% CI] | not recommended | mean rank | mean log P(1. target) |",
         "|---|---|---|---|---|",
-        _side_row("before (clean)", result["before"]),
-        _side_row("after (STS)", result["after"]),
+        _side_row("before (clean)", result.before),
+        _side_row("after (STS)", result.after),
         "",
-        f"Pairs improved / unchanged / worsened: {shares['improved']:.1%} / {shares['unchanged']:.1%} / "
-        f"{shares['worsened']:.1%}.",
+        f"Pairs improved / unchanged / worsened: {shares.improved:.1%} / {shares.unchanged:.1%} / "
+        f"{shares.worsened:.1%}.",
     ]
-    for name, diff in result.get("paired", {}).items():
-        verdict = "excludes 0" if diff["low"] > 0 or diff["high"] < 0 else "includes 0"
-        interval = f"[{diff['low']:+.4f}, {diff['high']:+.4f}]"
-        lines.append(f"- {name}: after - before = {diff['diff']:+.4f} {interval} ({verdict})")
+    for name, diff in result.paired.items():
+        verdict = "excludes 0" if diff.excludes_zero else "includes 0"
+        interval = f"[{diff.low:+.4f}, {diff.high:+.4f}]"
+        lines.append(f"- {name}: after - before = {diff.diff:+.4f} {interval} ({verdict})")
     return [*lines, ""]
 
 
-def markdown_summary(payload: dict[str, Any]) -> str:
+def markdown_summary(report: AuditReport) -> str:
     """A short summary a person can read."""
     lines = [
-        f"# Visibility audit: {payload['target']} in {Path(payload['catalog']).name}",
+        f"# Visibility audit: {report.target} in {Path(report.catalog).name}",
         "",
-        f"- Recommender: `{payload['llm']}`, request {payload['request']!r}, prefill {payload['prefill']!r}.",
-        f"- Optimiser: `{payload['optimizer']}`; STS ({payload['placement']}): `{payload['sts']}`",
-        f"- {payload['evals']} paired runs (seeded random product orders, clean vs STS).",
+        f"- Recommender: `{report.llm}`, request {report.request!r}, prefill {report.prefill!r}.",
+        f"- Optimiser: `{report.optimizer}`; STS ({report.placement.model_dump()}): `{report.sts}`",
+        f"- {report.evals} paired runs (seeded random product orders, clean vs STS).",
     ]
-    optimization = payload.get("optimization")
+    optimization = report.optimization
     if optimization:
         lines.append(
             f"- Optimisation: {len(optimization['history'])} iterations in {optimization['seconds']:.0f} s; "
             f"score ({optimization['score_kind']}) {optimization['initial_score']:.3f} for the initial sequence, "
             f"{optimization['best_score']:.3f} for the best (same validation orders)."
         )
-    timing = payload.get("timing", {})
+    timing = report.timing
     if timing:
         lines.append(
-            f"- Evaluation: {timing['eval_seconds']:.1f} s, {timing['llm_calls']} calls "
-            f"({timing['calls_per_s']:.2f} calls/s; {timing['backend_calls']} computed, the rest cached)."
+            f"- Evaluation: {timing.eval_seconds:.1f} s, {timing.llm_calls} calls "
+            f"({_rate(timing.calls_per_s)} calls/s; {timing.backend_calls} computed, the rest cached)."
         )
-    lines += ["", *_evaluation_section("No defence", payload)]
-    for name, result in payload.get("defences", {}).items():
+    lines += ["", *_evaluation_section("No defence", report)]
+    for name, result in report.defences.items():
         lines += _evaluation_section(f"Defence: {name}", result)
-        details = {k: v for k, v in result.items() if k not in ("before", "after", "advantage", "paired")}
-        if details:
-            lines += ["```json", json.dumps(details, indent=2), "```", ""]
+        if result.details:
+            lines += ["```json", json.dumps(finite_tree(result.details), indent=2), "```", ""]
     lines.append("Charts: `rank_distribution.png`, `advantage.png`. Numbers: `audit.json`; replies: `replies.jsonl`.")
     lines.append("")
     return "\n".join(lines)
 
 
-def write_report(payload: dict[str, Any], folder: Path, outcomes: Sequence[PairOutcome] = ()) -> Path:
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def write_report(report: AuditReport, folder: Path, outcomes: Sequence[PairOutcome] = ()) -> Path:
     """Write ``audit.json``, the two charts, ``summary.md`` and the raw replies into ``folder``."""
     folder = folder.expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "audit.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    data = report.json_data()
+    (folder / "audit.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     if outcomes:
         with (folder / "replies.jsonl").open("w", encoding="utf-8") as replies:
             for outcome in outcomes:
                 replies.write(json.dumps(asdict(outcome)) + "\n")
-    plot_rank_distribution(payload, folder / "rank_distribution.png")
-    plot_advantage(payload, folder / "advantage.png")
-    (folder / "summary.md").write_text(markdown_summary(payload), encoding="utf-8")
+    plot_rank_distribution(report, folder / "rank_distribution.png")
+    plot_advantage(report, folder / "advantage.png")
+    (folder / "summary.md").write_text(markdown_summary(report), encoding="utf-8")
     return folder

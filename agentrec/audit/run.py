@@ -11,14 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from agentrec.audit.catalog import Catalog, load_catalog
 from agentrec.audit.defence_setup import build_defence, defence_details
 from agentrec.audit.defences import Defence, check_defence_name
-from agentrec.audit.paired_evaluation import PairedSetup, PairOutcome, PairProgress, Parallelism, paired_rank_evaluation
 from agentrec.audit.optimizers import (
     DEFAULT_SCORE_ORDERS,
     OPTIMIZER_MODULES,
@@ -29,9 +27,12 @@ from agentrec.audit.optimizers import (
     build_optimizer,
 )
 from agentrec.audit.pair_workers import ChatSpec
+from agentrec.audit.paired_evaluation import PairedSetup, PairProgress, Parallelism, paired_rank_evaluation
+from agentrec.audit.paired_run import PairOutcome
 from agentrec.audit.placement import StsPlacement, StsPosition
 from agentrec.audit.prompt import DEFAULT_PREFILL, RecommenderPrompt, default_request
 from agentrec.audit.recommender import DEFAULT_MAX_TOKENS, AuditedRecommender
+from agentrec.audit.results import AuditReport, AuditTiming, DefenceResult, PairRecord
 from agentrec.audit.statistics import summarise_pairs
 from agentrec.core.errors import ConfigError
 from agentrec.llm.cache import CacheMode
@@ -76,9 +77,9 @@ class AuditProgress:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """The run's JSON payload and the records behind it."""
+    """The run's report (``report.json_data()`` is the JSON) and the records behind it."""
 
-    payload: dict[str, Any]
+    report: AuditReport
     optimization: OptimizationResult | None
     outcomes: list[PairOutcome]
     defended: dict[str, list[PairOutcome]] = field(default_factory=dict)
@@ -139,7 +140,7 @@ def _call_counts(recommender: AuditedRecommender) -> tuple[int, int]:
 
 
 def run_audit(options: AuditOptions, progress: AuditProgress | None = None) -> AuditResult:
-    """Run the audit ``options`` describe and return its payload (CLI contract keys)."""
+    """Run the audit ``options`` describe and return its report (CLI contract keys)."""
     progress = progress or AuditProgress()
     catalog, target, placement = _check(options)
     recommender = build_recommender(options, catalog)
@@ -151,66 +152,66 @@ def run_audit(options: AuditOptions, progress: AuditProgress | None = None) -> A
     outcomes = _evaluate(setup, recommender, options, "pairs evaluated", progress)
     eval_seconds = time.perf_counter() - started
     calls_after = _call_counts(recommender)
-    payload = _payload(options, catalog, recommender, setup, optimization, outcomes)
-    payload["timing"] = _timing(eval_seconds, calls_before, calls_after, options.evals)
+    timing = _timing(eval_seconds, calls_before, calls_after, options.evals)
     defended: dict[str, list[PairOutcome]] = {}
+    defences: dict[str, DefenceResult] = {}
     if options.defence != "none":
         defence = build_defence(options.defence, recommender, catalog, progress.on_phase)
         label = f"pairs evaluated with {options.defence}"
         defended[options.defence] = _evaluate(setup, recommender, options, label, progress, defence)
-        payload["defences"][options.defence] = {
-            **summarise_pairs(defended[options.defence], len(catalog.products), options.seed),
-            **defence_details(defence, setup, optimization),
-        }
-    return AuditResult(payload, optimization, outcomes, defended)
+        summary = summarise_pairs(defended[options.defence], len(catalog.products), options.seed)
+        details = defence_details(defence, setup, optimization)
+        defences[options.defence] = DefenceResult(**dict(summary), details=details)
+    report = _report(options, catalog, recommender, setup, optimization, outcomes)
+    report = report.model_copy(update={"timing": timing, "defences": defences})
+    return AuditResult(report, optimization, outcomes, defended)
 
 
-def _timing(seconds: float, before: tuple[int, int], after: tuple[int, int], evals: int) -> dict[str, Any]:
+def _timing(seconds: float, before: tuple[int, int], after: tuple[int, int], evals: int) -> AuditTiming:
     calls, computed = after[0] - before[0], after[1] - before[1]
-    return {
-        "eval_seconds": round(seconds, 3),
-        "pairs": evals,
-        "llm_calls": calls,
-        "backend_calls": computed,
-        "calls_per_s": round(calls / seconds, 3) if seconds > 0 else None,
-        "computed_calls_per_s": round(computed / seconds, 3) if seconds > 0 else None,
-        "seconds_per_pair": round(seconds / evals, 3),
-    }
+    return AuditTiming(
+        eval_seconds=round(seconds, 3),
+        pairs=evals,
+        llm_calls=calls,
+        backend_calls=computed,
+        calls_per_s=round(calls / seconds, 3) if seconds > 0 else None,
+        computed_calls_per_s=round(computed / seconds, 3) if seconds > 0 else None,
+        seconds_per_pair=round(seconds / evals, 3),
+    )
 
 
-def _payload(
+def _report(
     options: AuditOptions,
     catalog: Catalog,
     recommender: AuditedRecommender,
     setup: PairedSetup,
     optimization: OptimizationResult | None,
     outcomes: list[PairOutcome],
-) -> dict[str, Any]:
+) -> AuditReport:
     summary = summarise_pairs(outcomes, len(catalog.products), options.seed)
-    return {
-        "catalog": str(options.catalog),
-        "target": setup.target,
-        "optimizer": GIVEN if optimization is None else optimization.optimizer,
-        "sts": setup.sts,
-        "evals": options.evals,
-        **summary,
-        "defences": {},
-        "llm": recommender.chat.model_id,
-        "request": recommender.prompt.request,
-        "prefill": recommender.prompt.prefill,
-        "placement": setup.placement.model_dump(),
-        "seed": options.seed,
-        "products": len(catalog.products),
-        "optimization": None if optimization is None else optimization.as_dict(),
-        "pairs": [_pair_record(outcome) for outcome in outcomes],
-    }
+    return AuditReport(
+        catalog=str(options.catalog),
+        target=setup.target,
+        optimizer=GIVEN if optimization is None else optimization.optimizer,
+        sts=setup.sts,
+        evals=options.evals,
+        **dict(summary),
+        llm=recommender.chat.model_id,
+        request=recommender.prompt.request,
+        prefill=recommender.prompt.prefill,
+        placement=setup.placement,
+        seed=options.seed,
+        products=len(catalog.products),
+        optimization=None if optimization is None else optimization.as_dict(),
+        pairs=[_pair_record(outcome) for outcome in outcomes],
+    )
 
 
-def _pair_record(outcome: PairOutcome) -> dict[str, Any]:
-    return {
-        "order": list(outcome.order),
-        "rank_before": outcome.rank_before,
-        "rank_after": outcome.rank_after,
-        "logprob_before": outcome.logprob_before,
-        "logprob_after": outcome.logprob_after,
-    }
+def _pair_record(outcome: PairOutcome) -> PairRecord:
+    return PairRecord(
+        order=list(outcome.order),
+        rank_before=outcome.rank_before,
+        rank_after=outcome.rank_after,
+        logprob_before=outcome.logprob_before,
+        logprob_after=outcome.logprob_after,
+    )

@@ -25,3 +25,19 @@ class ModelBackendError(AgentrecError):
 
 class ToolRetry(AgentrecError):
     """A tool call was wrong in a way the model can fix; the message is its hint."""
+
+
+class InvalidParameter(ConfigError):
+    """A parameter's value is out of its range or not one of its choices.
+
+    The message names the parameter (``k``), not a flag: the CLI maps it to its flag (``--k``).
+    """
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter} {problem}")
+        self.parameter = parameter
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[InvalidParameter], tuple[str, str]]:
+        # A worker process raises it too: rebuild it from its two parts, not from the joined message.
+        return (type(self), (self.parameter, self.problem))

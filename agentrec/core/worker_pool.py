@@ -1,15 +1,13 @@
 """Worker processes for the long batch jobs (agent-eval, audit pairs, simulation).
 
 Every pool here is spawned (no state inherited from the parent) and every
-worker, before its own initialiser runs:
+worker exits when the process that started it dies: a killed evaluation must
+not leave orphans computing work nobody will collect.
 
-- exits when the process that started it dies: a killed evaluation must not
-  leave orphans computing work nobody will collect;
-- takes its share of the cores for llama.cpp (threads stall when they share a
-  core) and one thread for BLAS, faiss and LightGBM, since the workers already
-  share the cores between them;
-- sends back, with each result, the LLM calls it metered for that item, which
-  join the parent's ``run_usage()``: a command's usage line counts its workers.
+What else a worker does is the business of the layer that starts the pool, so
+it comes in as ``WorkerHooks`` (core knows nothing above it): the LLM layer's
+hooks give each worker its share of the cores and send back, with each result,
+the LLM calls the worker metered, which join the parent's usage.
 """
 
 from __future__ import annotations
@@ -20,36 +18,66 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import TYPE_CHECKING, Any, TypeVar
-
-if TYPE_CHECKING:
-    from agentrec.llm.usage import CallRecord
+from typing import Any, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def spawn_pool(workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
-    """A spawned pool of ``workers`` processes, each prepared as above and then ``initializer(*initargs)``."""
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=get_context("spawn"),
-        initializer=_prepare_worker,
-        initargs=(os.getpid(), workers, initializer, initargs),
-    )
+class WorkerHooks:
+    """How a layer above core prepares each worker and meters its work; this base does neither.
+
+    An instance travels to every worker, so it must pickle: subclass at module level, keep no state.
+    """
+
+    def prepare(self, workers: int) -> None:
+        """In each worker, before the pool's initialiser; ``workers`` is the size of the pool."""
+
+    def measure(self, work: Callable[[Item], Result], item: Item) -> tuple[Result, Any]:
+        """In a worker: ``work(item)`` and what it metered, which travels back with the result."""
+        return work(item), None
+
+    def receive(self, metered: Any) -> None:
+        """In the parent, once per result: take in what ``measure`` metered in the worker."""
+
+
+NO_HOOKS = WorkerHooks()
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """A spawned process pool that remembers the hooks its workers were prepared with."""
+
+    def __init__(
+        self, workers: int, initializer: Callable[..., object], initargs: tuple[Any, ...], hooks: WorkerHooks
+    ) -> None:
+        super().__init__(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_prepare_worker,
+            initargs=(os.getpid(), workers, hooks, initializer, initargs),
+        )
+        self.hooks = hooks
+
+
+def spawn_pool(
+    workers: int,
+    initializer: Callable[..., object],
+    initargs: tuple[Any, ...] = (),
+    hooks: WorkerHooks = NO_HOOKS,
+) -> WorkerPool:
+    """A spawned pool of ``workers`` processes; each is prepared by ``hooks``, then runs ``initializer(*initargs)``."""
+    return WorkerPool(workers, initializer, initargs, hooks)
 
 
 def run_in_workers(
-    pool: ProcessPoolExecutor, work: Callable[[Item], Result], items: Sequence[Item]
+    pool: WorkerPool, work: Callable[[Item], Result], items: Sequence[Item]
 ) -> Iterator[tuple[int, Result]]:
     """``(index, work(items[index]))`` as each finishes; on any error or interrupt the rest is cancelled."""
-    from agentrec.llm.usage import run_usage
-
-    futures = {pool.submit(_metered, work, item): index for index, item in enumerate(items)}
+    futures = {pool.submit(pool.hooks.measure, work, item): index for index, item in enumerate(items)}
     try:
         for future in as_completed(futures):
-            result, calls = future.result()
-            run_usage().add(calls)
+            result, metered = future.result()
+            pool.hooks.receive(metered)
             yield futures[future], result
     finally:
         # An error, an interrupt or a consumer that stops early must not leave work queued.
@@ -57,21 +85,11 @@ def run_in_workers(
             future.cancel()
 
 
-def _metered(work: Callable[[Item], Result], item: Item) -> tuple[Result, list[CallRecord]]:
-    from agentrec.llm.usage import run_usage
-
-    meter = run_usage()
-    before = len(meter.records)
-    result = work(item)
-    return result, meter.records[before:]
-
-
-def _prepare_worker(parent: int, workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+def _prepare_worker(
+    parent: int, workers: int, hooks: WorkerHooks, initializer: Callable[..., object], initargs: tuple[Any, ...]
+) -> None:
     exit_with_parent(parent)
-    os.environ.setdefault("AGENTREC_LLM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-    from agentrec.recsys.threads import ThreadPlan, pin_threads
-
-    pin_threads(ThreadPlan.uniform(1))
+    hooks.prepare(workers)
     initializer(*initargs)
 
 

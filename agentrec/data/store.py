@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from agentrec.core.errors import DataError
+from agentrec.core.files import replaced_into_place
 from agentrec.core.paths import state_dir
 from agentrec.data.home import resolve_dataset
 from agentrec.data.interactions import Interactions
@@ -52,6 +52,14 @@ class DatasetStore:
         from agentrec.data.catalog import Catalog
 
         return Catalog(self.con)
+
+    @property
+    def key(self) -> str:
+        """The dataset as fitted models and caches are keyed: its name and a prefix of its fingerprint.
+
+        The fingerprint part changes with the raw files, so nothing fitted on older data is reused.
+        """
+        return f"{self.name}-{self.fingerprint[:12]}"
 
     def interactions(self) -> Interactions:
         """All interactions as dense arrays (deduplicated per user and item, latest kept)."""
@@ -108,11 +116,9 @@ def _is_current(path: Path, fingerprint: str) -> bool:
 
 
 def _build(folder: Path, layout: Layout, fingerprint: str, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.building")
-    temporary.unlink(missing_ok=True)
     log.info("building store %s from %s (%s layout)", path, folder, layout.name)
     try:
-        with duckdb.connect(str(temporary)) as con:
+        with replaced_into_place(path) as temporary, duckdb.connect(str(temporary)) as con:
             layout.reader(con, folder)
             finalise_tables(con, folder)
             meta = {"fingerprint": fingerprint, "layout": layout.name, "source": str(folder),
@@ -120,8 +126,5 @@ def _build(folder: Path, layout: Layout, fingerprint: str, path: Path) -> None:
             con.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
             con.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
             con.execute("CHECKPOINT")
-        os.replace(temporary, path)
     except duckdb.Error as error:
         raise DataError(f"{folder}: could not be loaded ({str(error).splitlines()[0]})") from None
-    finally:
-        temporary.unlink(missing_ok=True)

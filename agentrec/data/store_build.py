@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
 
 from agentrec.core.errors import DataError
 from agentrec.data.text_attributes import year_from_title
+
+logger = logging.getLogger(__name__)
 
 # Integer-looking ids sort numerically, so MovieLens item 2 comes before item 10.
 _ID_ORDER = "TRY_CAST({col} AS BIGINT) NULLS LAST, {col}"
@@ -17,6 +20,7 @@ def finalise_tables(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     """Create ``items``, ``users`` and ``interactions`` (with dense indices) and drop the raw tables."""
     _check_unique(con, "raw_items", "item_id", folder)
     _check_unique(con, "raw_users", "user_id", folder)
+    _note_items_missing_from_file(con, folder)
     _add_missing(con, "raw_items", "item_id")
     _add_missing(con, "raw_users", "user_id")
     _create_items(con)
@@ -37,6 +41,27 @@ def _check_unique(con: duckdb.DuckDBPyConnection, table: str, column: str, folde
         raise DataError(
             f"{folder}: {column} {row[0]!r} appears {row[1]} times in the {table[4:]} file"
         )
+
+
+def _note_items_missing_from_file(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """One warning line when interactions name items the items file lacks.
+
+    A note rather than an error: interaction logs often outrun a catalog export, and
+    the collaborative models only need the ids; refusing would make such data unusable.
+    The items are kept (with no title or attributes), and the count tells the user how many.
+    """
+    has_items_file = con.execute("SELECT count(*) FROM raw_items").fetchone()
+    if not (has_items_file and has_items_file[0]):
+        return  # no items file at all: every item is known from its interactions only, as documented
+    row = con.execute(
+        "SELECT count(DISTINCT item_id), count(*) FROM raw_interactions "
+        "WHERE item_id NOT IN (SELECT item_id FROM raw_items)"
+    ).fetchone()
+    if row and row[0]:
+        logger.warning(
+            "%s: %d interaction(s) name %d item(s) missing from the items file; kept without title or attributes",
+            folder, row[1], row[0],
+        )  # fmt: skip
 
 
 def _add_missing(con: duckdb.DuckDBPyConnection, table: str, column: str) -> None:

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from agentrec.core.errors import DataError, InvalidParameter
 from agentrec.data.interactions import Interactions
-from agentrec.data.protocols import make_split
+from agentrec.data.protocols import make_split, resolve_protocol
 from agentrec.data.splits import Split
 from agentrec.data.store import DatasetStore
 from agentrec.eval.beyond import beyond_accuracy_per_user, catalog_metrics
@@ -85,16 +86,28 @@ def test_set(split: Split) -> TestSet:
 def evaluate_models(
     store: DatasetStore,
     model_names: list[str],
-    protocol: str = "loo",
+    protocol: str = "auto",
     k: int = 10,
     seed: int = 0,
     model_params: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
 ) -> tuple[Split, list[ModelEvaluation]]:
-    """Fit (or load) each model, rank all items for every test user, and score the lists."""
+    """Fit (or load) each model, rank all items for every test user, and score the lists.
+
+    ``protocol`` ``auto`` is the dataset's given split when it has one, else ``loo``;
+    ``split.name`` says which ran.
+    """
     notify = progress or (lambda message: None)
+    protocol = resolve_protocol(store, protocol)
     split = make_split(store, protocol, seed)
     tests = test_set(split)
+    if len(tests.users) == 0:
+        raise DataError(
+            f"{store.name}: no user has a held-out item under the {protocol} protocol "
+            f"({len(split.train) + len(split.valid) + len(split.test)} interactions); "
+            "a user needs at least two interactions to be evaluated"
+        )
+    _check_cutoff(k, split.train.n_items)
     context = _Context.from_store(store, split, tests)
     results = []
     for name in model_names:
@@ -113,11 +126,19 @@ def evaluate_models(
     return split, results
 
 
+def _check_cutoff(k: int, n_items: int) -> None:
+    """A cutoff beyond the catalog would list every item and call it a top-k."""
+    if k < 1:
+        raise InvalidParameter("k", f"must be at least 1, got {k}")
+    if k > n_items:
+        raise InvalidParameter("k", f"must be at most the catalog's {n_items:,} items, got {k:,}")
+
+
 def _fitted(
     store: DatasetStore, split: Split, name: str, params: dict[str, Any], protocol: str
 ) -> tuple[Recommender, float, bool]:
     model = make_model(name, **params)
-    dataset_key = f"{store.name}-{store.fingerprint[:12]}"
+    dataset_key = store.key
     started = time.perf_counter()
     if protocol == "given":
         model, loaded = ModelStore().fit_or_load(

@@ -15,14 +15,23 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import NDArray
 
+from agentrec.core.errors import ConfigError
+
 _AXIS_KEYS = ("epoch", "seconds", "step")
+
+
+# What the Agg canvas writes; the format is the file's suffix, so a name never lies about its bytes.
+PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 def _save(figure: Figure, out_path: str | Path) -> Path:
     path = Path(out_path)
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in PLOT_FORMATS:
+        raise ConfigError(f"{path}: a chart is written as .png, .svg or .pdf, chosen by the file's suffix")
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure)
-    figure.savefig(path, format="png", dpi=120)
+    figure.savefig(path, format=kind, dpi=120)
     return path
 
 

@@ -1,10 +1,22 @@
 """The LLM layer: one ``ChatModel`` protocol over an embedded model, litellm and a script.
 
+Capabilities beyond a chat (log-probabilities, streaming, ...) are declared in
+``capabilities.py`` and asked for with ``supports`` / ``require``.
+
 Importing this package is cheap: llama.cpp and litellm load only when a backend
 that needs them is built (see ``make_chat_model``).
 """
 
-from agentrec.llm.cache import CachedChatModel, ReplayMissError, ResponseStore
+from agentrec.llm.cache import CachedChatModel, ReplayMissError
+from agentrec.llm.capabilities import (
+    KeepsPromptStates,
+    RunsGgufFile,
+    ScoresText,
+    StreamsText,
+    Tokenizes,
+    require,
+    supports,
+)
 from agentrec.llm.factory import make_backend, make_chat_model
 from agentrec.llm.records import (
     AssistantTurn,
@@ -15,6 +27,7 @@ from agentrec.llm.records import (
     ToolSpec,
     Usage,
 )
+from agentrec.llm.response_store import ResponseStore
 from agentrec.llm.retrying import RetryPolicy
 from agentrec.llm.scripted import ScriptedChatModel
 from agentrec.llm.structured import InvalidStructuredReply, complete_structured
@@ -26,11 +39,16 @@ __all__ = [
     "ChatModel",
     "GenerationSettings",
     "InvalidStructuredReply",
+    "KeepsPromptStates",
     "Message",
     "ReplayMissError",
     "ResponseStore",
     "RetryPolicy",
+    "RunsGgufFile",
+    "ScoresText",
     "ScriptedChatModel",
+    "StreamsText",
+    "Tokenizes",
     "ToolCall",
     "ToolSpec",
     "Usage",
@@ -38,5 +56,7 @@ __all__ = [
     "complete_structured",
     "make_backend",
     "make_chat_model",
+    "require",
     "run_usage",
+    "supports",
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
+from typing import Any, cast
 
+from agentrec.llm.capabilities import RunsGgufFile, StreamsText, supports
 from agentrec.llm.records import ChatModel, GenerationSettings, Message
 
 BENCH_MESSAGES = [
@@ -19,10 +20,6 @@ BENCH_MESSAGES = [
     Message.user("Describe, in a few sentences, why people enjoy science fiction films."),
 ]
 BENCH_SETTINGS = GenerationSettings(temperature=0.0, max_tokens=128, seed=0)
-
-
-def _backend_of(model: ChatModel) -> Any:
-    return getattr(model, "backend", model)
 
 
 def measure_model(model: ChatModel, repeats: int = 5) -> dict[str, Any]:
@@ -43,14 +40,14 @@ def measure_model(model: ChatModel, repeats: int = 5) -> dict[str, Any]:
 
 
 def measure_first_token(model: ChatModel, repeats: int = 3) -> float | None:
-    """Median seconds until the first streamed piece of the reply (None if unsupported)."""
-    stream_text = getattr(_backend_of(model), "stream_text", None)
-    if stream_text is None:
+    """Median seconds until the first streamed piece of the reply (None if the backend cannot stream)."""
+    if not supports(model, StreamsText):
         return None
+    streamer = cast(StreamsText, model)
     waits = []
     for _ in range(repeats):
         started = time.perf_counter()
-        pieces = stream_text(BENCH_MESSAGES, BENCH_SETTINGS)
+        pieces = streamer.stream_text(BENCH_MESSAGES, BENCH_SETTINGS)
         next(iter(pieces), None)
         waits.append(time.perf_counter() - started)
         for _ in pieces:  # finish the stream so the model is free for the next run
@@ -61,13 +58,14 @@ def measure_first_token(model: ChatModel, repeats: int = 3) -> float | None:
 def measure_against_raw_llama(model: ChatModel, repeats: int = 5) -> dict[str, Any] | None:
     """Interleaved runs of this layer and raw llama-cpp-python on the same prompt and settings.
 
-    Returns None for backends that are not an embedded GGUF.
+    Returns None for backends that do not run a GGUF file in this process.
     """
     from agentrec.llm.local import LocalChatModel
 
-    local = _backend_of(model)
-    if not isinstance(local, LocalChatModel):
+    if not supports(model, RunsGgufFile):
         return None
+    # Renders the prompt and sets the raw model's threads; it shares the file's loaded weights.
+    local = LocalChatModel(cast(RunsGgufFile, model).gguf_path())
     from llama_cpp import Llama
 
     raw = Llama(
@@ -82,7 +80,7 @@ def measure_against_raw_llama(model: ChatModel, repeats: int = 5) -> dict[str, A
     ours, theirs = [], []
     for _ in range(repeats):
         # Interleaving spreads any drift in machine load over both sides.
-        turn = local.complete(BENCH_MESSAGES, settings=BENCH_SETTINGS)
+        turn = model.complete(BENCH_MESSAGES, settings=BENCH_SETTINGS)
         ours.append(turn.usage.completion_tokens / turn.latency_s)
         started = time.perf_counter()
         output: Any = raw.create_completion(

@@ -1,25 +1,35 @@
-"""A DuckDB response cache: exact replays and zero-cost reruns.
-
-The key is a hash of the model id, the messages, the tools, the response schema
-and the settings that change a reply. API keys never reach this module: the
-backends keep them in the environment, and the model id carries no secret.
+"""The response cache in front of a backend: exact replays, zero-cost reruns, every call metered.
 
 Modes: ``off`` calls the backend every time; ``on`` answers from the cache when
 it can and stores new answers; ``replay`` answers only from the cache and fails
 on a miss, naming the call that was missing.
+
+Each optional capability of a backend (``capabilities.py``) is forwarded on
+purpose, never by attribute passthrough: log-probabilities go through the cache
+and the meter; a live stream goes through the meter; a reply streamed until a
+caller's stopping rule goes through both. Asking for a capability the backend
+lacks is a ``ConfigError`` naming both.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from agentrec.core.errors import ConfigError
-from agentrec.core.paths import state_dir
+from agentrec.llm.capabilities import (
+    STATE_CACHE_BYTES,
+    KeepsPromptStates,
+    RunsGgufFile,
+    ScoresText,
+    StreamsText,
+    Tokenizes,
+    require,
+    supports,
+)
 from agentrec.llm.records import (
     AssistantTurn,
     ChatModel,
@@ -27,108 +37,27 @@ from agentrec.llm.records import (
     Message,
     ResponseSchema,
     ToolSpec,
-    response_schema_dict,
+    Usage,
 )
+from agentrec.llm.response_store import ResponseStore, logprob_key, request_key, stream_key
 from agentrec.llm.usage import UsageMeter
-
-logger = logging.getLogger(__name__)
 
 CacheMode = Literal["off", "on", "replay"]
 CACHE_MODES: tuple[str, ...] = ("off", "on", "replay")
-_SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key VARCHAR PRIMARY KEY, model VARCHAR, turn VARCHAR, created DOUBLE)"
-# Another process may hold DuckDB's write lock for a moment (parallel simulation workers).
-_LOCK_ATTEMPTS = 20
+# Asked with the text so far each time a streamed piece ends a line: True stops the stream.
+StopRule = Callable[[str], bool]
+Result = TypeVar("Result")
 
 
 class ReplayMissError(ConfigError):
     """``--cache replay`` met a call that was never recorded."""
 
 
-def default_cache_path() -> Path:
-    """Where the response cache lives inside the state home."""
-    return state_dir("llm") / "cache.duckdb"
-
-
-def request_key(
-    model_id: str,
-    messages: list[Message],
-    tools: list[ToolSpec] | None,
-    response_schema: ResponseSchema | None,
-    settings: GenerationSettings,
-) -> str:
-    """A stable hash of everything that determines a reply."""
-    request: dict[str, Any] = {
-        "model": model_id,
-        "messages": [m.model_dump(mode="json") for m in messages],
-        "tools": [t.model_dump(mode="json") for t in tools or []],
-        "response_schema": response_schema_dict(response_schema),
-        "params": settings.cache_params(),
-    }
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-class ResponseStore:
-    """Turns stored by request key in one DuckDB file, read through an in-memory index.
-
-    A short-lived connection per operation lets several processes share the
-    file: each holds the lock only for one read or write. Opening a connection
-    costs tens of milliseconds, so the whole table is read once, on first use,
-    and hits are served from memory; a miss asks the file again, because
-    another process may have written the answer since.
-    """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._known: dict[str, str] | None = None  # key -> turn JSON, parsed on a hit
-        self._run(lambda con: con.execute(_SCHEMA))
-
-    def _run(self, operation: Any) -> Any:
-        import duckdb
-
-        for attempt in range(_LOCK_ATTEMPTS):
-            try:
-                with duckdb.connect(str(self.path)) as con:
-                    return operation(con)
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or attempt == _LOCK_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        return None  # unreachable: the last attempt re-raises
-
-    def get(self, key: str) -> AssistantTurn | None:
-        """The stored turn for ``key``, or None."""
-        if self._known is None:
-            rows = self._run(lambda con: con.execute("SELECT key, turn FROM responses").fetchall())
-            self._known = dict(rows)
-        stored = self._known.get(key)
-        if stored is None:
-            row = self._run(lambda con: con.execute("SELECT turn FROM responses WHERE key = ?", [key]).fetchone())
-            if row is None:
-                return None
-            stored = self._known[key] = row[0]
-        return AssistantTurn.model_validate_json(stored)
-
-    def put(self, key: str, turn: AssistantTurn) -> None:
-        """Store ``turn`` under ``key`` (the last write wins)."""
-        serialized = turn.model_dump_json()
-        self._run(
-            lambda con: con.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
-                [key, turn.model, serialized, time.time()],
-            )
-        )
-        if self._known is not None:
-            self._known[key] = serialized
-
-    def count(self) -> int:
-        """Number of stored turns."""
-        return int(self._run(lambda con: con.execute("SELECT count(*) FROM responses").fetchone()[0]))
-
-
 class CachedChatModel:
-    """Wraps a backend with the response cache and reports every turn to a usage meter."""
+    """Wraps a backend with the response cache and reports every call to a usage meter.
+
+    ``backend_calls`` counts the calls the backend computed, of every kind.
+    """
 
     def __init__(
         self,
@@ -150,6 +79,12 @@ class CachedChatModel:
         """The wrapped backend's id."""
         return self.backend.model_id
 
+    def forwards(self, capability: type[Any]) -> bool:
+        """True when the backend has ``capability`` (this wrapper offers exactly the backend's)."""
+        return supports(self.backend, capability)
+
+    # -- chat ------------------------------------------------------------------------------
+
     def complete(
         self,
         messages: list[Message],
@@ -159,46 +94,174 @@ class CachedChatModel:
     ) -> AssistantTurn:
         """Answer from the cache when the mode allows, otherwise from the backend."""
         settings = settings or GenerationSettings()
-        turn = self._lookup_or_call(messages, tools, response_schema, settings)
-        if self.meter is not None:
-            self.meter.record(turn)
-        return turn
+        # Hashing the request costs a little; without a store nothing reads the key.
+        key = request_key(self.model_id, messages, tools, response_schema, settings) if self._uses_store else ""
+        turn = self._cached(key)
+        if turn is None:
+            self._refuse_in_replay(messages, key)
+            turn = self._computed(lambda: self.backend.complete(messages, tools, response_schema, settings))
+            self._store(key, turn)
+        return self._metered(turn)
 
-    def _lookup_or_call(
-        self,
-        messages: list[Message],
-        tools: list[ToolSpec] | None,
-        response_schema: ResponseSchema | None,
-        settings: GenerationSettings,
+    # -- log-probabilities -------------------------------------------------------------------
+
+    def logprob(self, messages: list[Message], continuation: str) -> float:
+        """The backend's log-probability, through the cache and the meter.
+
+        A log-probability missing in replay mode is computed (it is deterministic
+        and generates nothing), but only mode ``on`` stores it.
+        """
+        require(self.backend, ScoresText, "log-probabilities")
+        scorer = cast(ScoresText, self.backend)
+        key = logprob_key(self.model_id, messages, continuation)
+        turn = self._cached(key)
+        if turn is None:
+            started = time.perf_counter()
+            value = self._computed(lambda: scorer.logprob(messages, continuation))
+            latency = time.perf_counter() - started
+            # Teacher forcing evaluates the prompt and the continuation; nothing is generated.
+            tokens = self._prompt_tokens(messages) + self._tokens_of(continuation)
+            turn = AssistantTurn(
+                text=repr(value),
+                usage=Usage(prompt_tokens=tokens),
+                latency_s=latency,
+                model=f"{self.model_id}#logprob",
+            )
+            self._store(key, turn)
+        return float(self._metered(turn).text)
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def stream_text(self, messages: list[Message], settings: GenerationSettings | None = None) -> Iterator[str]:
+        """The backend's reply piece by piece, live (a stream is for timing or stopping), metered.
+
+        The meter counts the pieces received as completion tokens (one piece is one
+        token on the embedded model), and the prompt's tokens when the backend can count them.
+        """
+        require(self.backend, StreamsText, "streamed replies")
+        if self.mode == "replay":
+            raise ReplayMissError(f"replay mode cannot stream a live reply from {self.model_id}; use --cache on")
+        return self._live_stream(cast(StreamsText, self.backend), messages, settings or GenerationSettings())
+
+    def stream_until(
+        self, messages: list[Message], settings: GenerationSettings, stop: StopRule, stop_rule: str
+    ) -> str:
+        """The reply streamed until ``stop`` holds at the end of a line (or to its end), cached and metered.
+
+        ``stop_rule`` names the rule (with whatever it depends on) in the cache key:
+        the same request under another rule stops elsewhere.
+        """
+        require(self.backend, StreamsText, "streamed replies")
+        key = stream_key(self.model_id, messages, settings, stop_rule)
+        turn = self._cached(key)
+        if turn is None:
+            self._refuse_in_replay(messages, key)
+            turn = self._streamed_until(cast(StreamsText, self.backend), messages, settings, stop)
+            self._store(key, turn)
+        return self._metered(turn).text
+
+    def _live_stream(
+        self, backend: StreamsText, messages: list[Message], settings: GenerationSettings
+    ) -> Iterator[str]:
+        started, pieces = time.perf_counter(), []
+        self.backend_calls += 1
+        try:
+            with closing(_closable(backend.stream_text(messages, settings))) as stream:
+                for piece in stream:
+                    pieces.append(piece)
+                    yield piece
+        finally:  # also when the caller stops early: what was generated was paid for
+            self._metered(self._streamed_turn(messages, pieces, started))
+
+    def _streamed_until(
+        self, backend: StreamsText, messages: list[Message], settings: GenerationSettings, stop: StopRule
     ) -> AssistantTurn:
+        started, pieces = time.perf_counter(), []
+        text = ""
+        self.backend_calls += 1
+        with closing(_closable(backend.stream_text(messages, settings))) as stream:
+            for piece in stream:
+                pieces.append(piece)
+                text += piece
+                # A line is the unit the rule reads; asking once per line keeps a costly rule cheap.
+                if "\n" in piece and stop(text):
+                    break
+        return self._streamed_turn(messages, pieces, started, tag="#until")
+
+    def _streamed_turn(
+        self, messages: list[Message], pieces: list[str], started: float, tag: str = ""
+    ) -> AssistantTurn:
+        latency = time.perf_counter() - started
+        return AssistantTurn(
+            text="".join(pieces),
+            usage=Usage(prompt_tokens=self._prompt_tokens(messages), completion_tokens=len(pieces)),
+            latency_s=latency,
+            model=f"{self.model_id}{tag}",
+        )
+
+    def _prompt_tokens(self, messages: list[Message]) -> int:
+        """Prompt tokens of a call that reports none (a stream, a score), if the backend can count them."""
+        return cast(Tokenizes, self.backend).prompt_tokens(messages) if self.forwards(Tokenizes) else 0
+
+    def _tokens_of(self, text: str) -> int:
+        return cast(Tokenizes, self.backend).count_tokens(text) if self.forwards(Tokenizes) else 0
+
+    # -- capabilities that make no call ------------------------------------------------------
+
+    def keep_prompt_states(self, capacity_bytes: int = STATE_CACHE_BYTES) -> None:
+        """The backend keeps evaluated prompt states (see ``LocalChatModel.keep_prompt_states``)."""
+        require(self.backend, KeepsPromptStates, "kept prompt states")
+        cast(KeepsPromptStates, self.backend).keep_prompt_states(capacity_bytes)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under the backend's tokenizer."""
+        require(self.backend, Tokenizes, "token counts")
+        return cast(Tokenizes, self.backend).count_tokens(text)
+
+    def token_texts(self) -> Sequence[str]:
+        """The backend's vocabulary as text."""
+        require(self.backend, Tokenizes, "its vocabulary")
+        return cast(Tokenizes, self.backend).token_texts()
+
+    def gguf_path(self) -> Path:
+        """The GGUF file the backend runs."""
+        require(self.backend, RunsGgufFile, "a GGUF file")
+        return cast(RunsGgufFile, self.backend).gguf_path()
+
+    # -- the cache and the meter -------------------------------------------------------------
+
+    @property
+    def _uses_store(self) -> bool:
+        return self.store is not None and self.mode != "off"
+
+    def _cached(self, key: str) -> AssistantTurn | None:
         if self.store is None or self.mode == "off":
-            return self._call_backend(messages, tools, response_schema, settings)
-        key = request_key(self.model_id, messages, tools, response_schema, settings)
+            return None
         stored = self.store.get(key)
-        if stored is not None:
-            return stored.model_copy(update={"cached": True})
+        return None if stored is None else stored.model_copy(update={"cached": True})
+
+    def _refuse_in_replay(self, messages: list[Message], key: str) -> None:
         if self.mode == "replay":
             last = messages[-1].content if messages else ""
             raise ReplayMissError(
                 f"replay cache has no answer for a call to {self.model_id} "
                 f"ending with {last[:60]!r} (key {key[:12]}); run once with --cache on"
             )
-        turn = self._call_backend(messages, tools, response_schema, settings)
-        self.store.put(key, turn)
+
+    def _computed(self, call: Callable[[], Result]) -> Result:
+        self.backend_calls += 1
+        return call()
+
+    def _store(self, key: str, turn: AssistantTurn) -> None:
+        if self.store is not None and self.mode == "on":
+            self.store.put(key, turn)
+
+    def _metered(self, turn: AssistantTurn) -> AssistantTurn:
+        if self.meter is not None:
+            self.meter.record(turn)
         return turn
 
-    def _call_backend(
-        self,
-        messages: list[Message],
-        tools: list[ToolSpec] | None,
-        response_schema: ResponseSchema | None,
-        settings: GenerationSettings,
-    ) -> AssistantTurn:
-        self.backend_calls += 1
-        return self.backend.complete(messages, tools, response_schema, settings)
 
-    def __getattr__(self, name: str) -> Any:
-        # Backend extras (logprob, stream) pass through; they are not cached.
-        if name == "backend":
-            raise AttributeError(name)
-        return getattr(self.backend, name)
+def _closable(stream: Iterable[str]) -> Generator[str, None, None]:
+    """``stream`` as a generator: closing it closes the backend's stream too (PEP 380), freeing the model."""
+    yield from stream

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from agentrec.core.errors import ConfigError
-from agentrec.llm.cache import CACHE_MODES, CachedChatModel, CacheMode, ResponseStore
+from agentrec.llm.cache import CACHE_MODES, CachedChatModel, CacheMode
 from agentrec.llm.records import ChatModel
+from agentrec.llm.response_store import ResponseStore
 from agentrec.llm.usage import UsageMeter, run_usage
 
 LOCAL_SPEC = "local"

@@ -20,15 +20,17 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from agentrec.core.errors import ConfigError, ModelBackendError
+from agentrec.core.files import replaced_into_place
 from agentrec.core.paths import state_dir
+from agentrec.llm.capabilities import STATE_CACHE_BYTES
+from agentrec.llm.file_lock import exclusive
 from agentrec.llm.records import (
     AssistantTurn,
     GenerationSettings,
@@ -42,19 +44,18 @@ from agentrec.llm.records import (
 from agentrec.llm.structured import InvalidStructuredReply
 from agentrec.llm.tool_protocol import (
     ToolReplyError,
+    flattened_message,
     inline_refs,
     parse_tool_reply,
-    render_tool_call,
     tool_call_schema,
     tool_instructions,
+    with_system_text,
 )
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT_TOKENS = 4096
 EMBEDDED_ENCODING = "Q8_0"
-# See LocalChatModel.keep_prompt_states. A state costs about 25 kB per token on SmolLM2-135M.
-STATE_CACHE_BYTES = 256 << 20
 # Used when the GGUF carries no chat template; SmolLM2 and most small chat models speak ChatML.
 _CHATML_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
@@ -93,23 +94,10 @@ def embedded_gguf_path() -> Path:
     target = state_dir("llm", "embedded") / f"{source.stem}-{source.stat().st_size}.{EMBEDDED_ENCODING}.gguf"
     if target.is_file():
         return target
-    with _exclusive(target.with_suffix(".lock")):
+    with exclusive(target.with_suffix(".lock")):
         if not target.is_file() and not _reencode(source, target):
             return source
     return target
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an advisory lock on ``lock_path``: evaluation workers start together."""
-    import fcntl
-
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _reencode(source: Path, target: Path) -> bool:
@@ -122,15 +110,15 @@ def _reencode(source: Path, target: Path) -> bool:
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
     params.allow_requantize = True
     params.nthread = 1
-    partial = target.with_suffix(".partial")
     started = time.perf_counter()
-    with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor to stderr
-        status = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params))
-    if status != 0 or not partial.is_file():
+    with replaced_into_place(target) as partial:  # a reader never sees half a file
+        with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor to stderr
+            status = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params))
+        if status != 0:
+            partial.unlink(missing_ok=True)  # nothing is put in place
+    if status != 0 or not target.is_file():
         logger.warning("could not re-encode %s (status %s); using it as shipped", source.name, status)
-        partial.unlink(missing_ok=True)
         return False
-    os.replace(partial, target)  # atomic: a reader never sees half a file
     logger.info("re-encoded %s as %s in %.1f s", source.name, EMBEDDED_ENCODING, time.perf_counter() - started)
     return True
 
@@ -246,6 +234,10 @@ class LocalChatModel:
             self._loaded = load_model(self.path, self.n_ctx, self.n_threads)
         return self._loaded
 
+    def gguf_path(self) -> Path:
+        """The GGUF file this model runs (``RunsGgufFile``)."""
+        return self.path
+
     def keep_prompt_states(self, capacity_bytes: int = STATE_CACHE_BYTES) -> None:
         """Keep evaluated prompt states in RAM, for callers that switch between prompts.
 
@@ -269,18 +261,29 @@ class LocalChatModel:
         if messages and messages[-1].role == "assistant" and not messages[-1].tool_calls:
             prefill = messages[-1].content
             messages = messages[:-1]
-        rendered = [_template_message(m) for m in messages]
-        if system_extra:
-            if rendered and rendered[0]["role"] == "system":
-                rendered[0] = {
-                    "role": "system",
-                    "content": f"{rendered[0]['content']}\n\n{system_extra}",
-                }
-            else:
-                rendered.insert(0, {"role": "system", "content": system_extra})
-        chat: Any = rendered  # llama-cpp-python types messages as TypedDicts; these conform
+        # llama-cpp-python types messages as TypedDicts; these conform.
+        chat: Any = with_system_text([flattened_message(m) for m in messages], system_extra)
         prompt: str = self.loaded.chat_formatter(messages=chat).prompt
         return prompt + prefill
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` alone: no BOS, special-token texts read as plain text (``Tokenizes``)."""
+        return len(self.loaded.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def token_texts(self) -> Sequence[str]:
+        """The text of every token id; "" for a token that is not UTF-8 on its own (``Tokenizes``)."""
+        llama = self.loaded.llama
+        texts = []
+        for token in range(int(llama.n_vocab())):
+            try:
+                texts.append(llama.detokenize([token]).decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append("")
+        return texts
+
+    def prompt_tokens(self, messages: list[Message]) -> int:
+        """Tokens of the prompt ``messages`` render to (``Tokenizes``)."""
+        return len(self._tokens(self.render_prompt(messages)))
 
     def _tokens(self, text: str) -> list[int]:
         llama = self.loaded.llama
@@ -430,22 +433,6 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         shared += 1
     return shared
-
-
-def _template_message(message: Message) -> dict[str, str]:
-    """A message as the chat template sees it (tool traffic folded into plain roles)."""
-    if message.role == "assistant" and message.tool_calls:
-        if message.written:
-            return {"role": "assistant", "content": message.written}
-        content = "\n".join(render_tool_call(c, message.content) for c in message.tool_calls)
-        return {"role": "assistant", "content": content}
-    if message.role == "tool":
-        # Many GGUF templates reject a "tool" role; a user turn carries the result just as well.
-        return {
-            "role": "user",
-            "content": f"Result of {message.name or 'the tool'}:\n{message.content}",
-        }
-    return {"role": message.role, "content": message.content}
 
 
 def _constraint(

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from agentrec.core.errors import ConfigError, ModelBackendError
+from agentrec.core.redaction import redact_secrets
 from agentrec.llm.records import (
     AssistantTurn,
     GenerationSettings,
@@ -31,11 +32,12 @@ from agentrec.llm.retrying import RetryPolicy, TransientBackendError, call_with_
 from agentrec.llm.structured import InvalidStructuredReply
 from agentrec.llm.tool_protocol import (
     ToolReplyError,
+    flattened_message,
     inline_refs,
     parse_tool_reply,
-    render_tool_call,
     tool_call_schema,
     tool_instructions,
+    with_system_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -267,13 +269,13 @@ def _openai_tool_choice(tool_choice: str) -> Any:
 
 
 def _openai_messages(messages: list[Message], system_extra: str, json_tools: bool) -> list[dict[str, Any]]:
+    """The OpenAI ``messages``: tool traffic native, or flattened as for the embedded model in JSON-tool mode."""
     result: list[dict[str, Any]] = []
     for message in messages:
-        if message.role == "assistant" and message.tool_calls:
-            if json_tools:
-                content = "\n".join(render_tool_call(c, message.content) for c in message.tool_calls)
-                result.append({"role": "assistant", "content": content})
-                continue
+        native_call = message.role == "assistant" and bool(message.tool_calls)
+        if json_tools or not (native_call or message.role == "tool"):
+            result.append(flattened_message(message))
+        elif native_call:
             result.append(
                 {
                     "role": "assistant",
@@ -282,33 +284,17 @@ def _openai_messages(messages: list[Message], system_extra: str, json_tools: boo
                         {
                             "id": call.call_id or f"call_{i}",
                             "type": "function",
-                            "function": {
-                                "name": call.name,
-                                "arguments": json.dumps(call.arguments),
-                            },
+                            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
                         }
                         for i, call in enumerate(message.tool_calls)
                     ],
                 }
             )
-        elif message.role == "tool" and json_tools:
-            result.append({"role": "user", "content": f"Result of {message.name}:\n{message.content}"})
-        elif message.role == "tool":
+        else:  # a tool result, answering the call of the same id
             result.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": message.tool_call_id or "call_0",
-                    "content": message.content,
-                }
+                {"role": "tool", "tool_call_id": message.tool_call_id or "call_0", "content": message.content}
             )
-        else:
-            result.append({"role": message.role, "content": message.content})
-    if system_extra:
-        if result and result[0]["role"] == "system":
-            result[0] = {"role": "system", "content": f"{result[0]['content']}\n\n{system_extra}"}
-        else:
-            result.insert(0, {"role": "system", "content": system_extra})
-    return result
+    return with_system_text(result, system_extra)
 
 
 def _retry_after_seconds(error: Exception) -> float | None:
@@ -340,14 +326,3 @@ def _classify(error: Exception, litellm: Any, model_id: str) -> Exception:
 def _first_line(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return redact_secrets(lines[0][:300]) if lines else type(error).__name__
-
-
-def redact_secrets(text: str) -> str:
-    """``text`` with the value of every key-like environment variable masked.
-
-    Provider error messages sometimes echo the key they were sent.
-    """
-    for name, value in os.environ.items():
-        if len(value) >= 8 and name.upper().endswith(("_KEY", "_TOKEN", "_SECRET")):
-            text = text.replace(value, "***")
-    return text

@@ -1,4 +1,5 @@
-"""Tool calls as plain JSON: the schema a reply must follow, the prompt asking for it, the parser.
+"""Tool calls as plain JSON: the schema a reply must follow, the prompt asking for it, the parser,
+and the conversation flattened back into plain roles for the next prompt.
 
 Backends without native tool calling (the embedded model, JSON-mode providers)
 ask for one JSON object ``{"thought": ..., "tool": NAME, "arguments": {...}}``.
@@ -12,7 +13,7 @@ import copy
 import json
 from typing import Any
 
-from agentrec.llm.records import ToolCall, ToolSpec
+from agentrec.llm.records import Message, ToolCall, ToolSpec
 
 # A free-text answer is offered as one more "tool" when the model may choose not to call one.
 REPLY_TOOL = "reply"
@@ -176,3 +177,31 @@ def render_tool_call(call: ToolCall, thought: str = "") -> str:
     payload: dict[str, Any] = {"thought": thought} if thought else {}
     payload.update({"tool": call.name, "arguments": call.arguments})
     return json.dumps(payload)
+
+
+def flattened_message(message: Message) -> dict[str, str]:
+    """``message`` in plain roles, for a prompt whose model has no native tools.
+
+    A past call becomes the JSON the model is asked to write (exactly as the model
+    wrote it, when it did: the embedded model then finds those tokens evaluated);
+    a tool result becomes a user turn, since many chat templates reject a "tool" role.
+    """
+    if message.role == "assistant" and message.tool_calls:
+        if message.written:
+            return {"role": "assistant", "content": message.written}
+        return {
+            "role": "assistant",
+            "content": "\n".join(render_tool_call(c, message.content) for c in message.tool_calls),
+        }
+    if message.role == "tool":
+        return {"role": "user", "content": f"Result of {message.name or 'the tool'}:\n{message.content}"}
+    return {"role": message.role, "content": message.content}
+
+
+def with_system_text(messages: list[dict[str, Any]], extra: str) -> list[dict[str, Any]]:
+    """``messages`` with ``extra`` appended to the system message, or put first as one."""
+    if not extra:
+        return messages
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": f"{messages[0]['content']}\n\n{extra}"}, *messages[1:]]
+    return [{"role": "system", "content": extra}, *messages]

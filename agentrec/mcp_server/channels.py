@@ -42,7 +42,7 @@ def bind_loopback(port: int) -> socket.socket:
     It is not listening yet: until the server starts, a client is refused rather than left waiting.
     """
     if not 0 <= port <= 65535:
-        raise ConfigError(f"--http must be a port number from 0 to 65535, got {port}")
+        raise ConfigError(f"port must be a number from 0 to 65535, got {port}")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -25,12 +25,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agentrec.agent.loop import run_agent
-from agentrec.agent.policies import RunSettings, finalise, run_backbone, run_heuristic
-from agentrec.agent.service import AgentService
 from agentrec.agent.chat.session_context import SessionContext, SessionProfile
+from agentrec.agent.policies import finalise
+from agentrec.agent.registry import ToolResult, validation_hint
+from agentrec.agent.service import AgentService
 from agentrec.agent.trace import AgentRun, AgentStep, TraceStore
-from agentrec.core.errors import AgentrecError, ConfigError, ToolRetry
+from agentrec.core.errors import AgentrecError, ToolRetry
 from agentrec.mcp_server.arguments import McpTool, Person, RecommendArguments, ToolKind, mcp_tools
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class McpToolbox:
         self.traces = traces
         self.max_pools = max_pools
         self.pools: OrderedDict[PersonKey, PersonPool] = OrderedDict()
-        # Resolves titles and serves catalog-only tools; nobody's pool.
+        # Serves catalog-only tools; nobody's pool.
         self.catalog = SessionContext.open(service.workspace, SessionProfile(), "catalog")
         self._runners: dict[ToolKind, Callable[[McpTool, Any], dict[str, Any]]] = {
             "pool": self._run_pool_tool,
@@ -84,11 +84,8 @@ class McpToolbox:
         }
 
     def warm_up(self) -> None:
-        """Load the text model's sentence encoder, which the first ``search`` would otherwise wait for."""
-        text_model = self.service.workspace.models.text
-        if text_model is not None and hasattr(text_model, "search_text"):
-            logger.info("text: loading the sentence encoder for search")
-            text_model.search_text("warm up", 1)
+        """Load what the first call would otherwise wait for (the text model's sentence encoder)."""
+        self.service.workspace.warm_up()
 
     def call(self, name: str, arguments: dict[str, Any]) -> ToolAnswer:
         """Run tool ``name`` (one of ``self.tools``); anything the client can fix comes back as an error."""
@@ -97,7 +94,7 @@ class McpToolbox:
             parsed = declared.arguments.model_validate(arguments)
             return ToolAnswer(self._runners[declared.kind](declared, parsed))
         except ValidationError as error:
-            return ToolAnswer(error=validation_message(error))
+            return ToolAnswer(error=validation_hint(error))
         except AgentrecError as error:
             return ToolAnswer(error=str(error) or type(error).__name__)
 
@@ -107,13 +104,9 @@ class McpToolbox:
         arguments = parsed.model_dump(exclude=set(Person.model_fields))
         step = len(pool.steps) + 1
         pool.context.step = step
+        # the client needs the whole result, so this is ``run_step`` in its two halves: the call, then its step
         outcome = self.service.registry.call(declared.name, arguments, pool.context)
-        observation = outcome.retry_hint or _observation(outcome.result)
-        pool.steps.append(
-            AgentStep(step=step, thought="MCP client", tool=declared.name, arguments=arguments,
-                      status="skipped" if outcome.result is None else "ok", observation=observation[:500],
-                      tool_ms=outcome.milliseconds)
-        )  # fmt: skip
+        pool.steps.append(outcome.step(step, thought="MCP client"))
         return _payload(outcome.result, outcome.retry_hint)
 
     def _run_catalog_tool(self, declared: McpTool, parsed: BaseModel) -> dict[str, Any]:
@@ -140,14 +133,14 @@ class McpToolbox:
         who = self._who(parsed)
         if who.profile.user is None and not who.profile.liked:
             raise ToolRetry("say who to recommend to: a user id, liked items, or both")
-        settings = replace(self.service.settings, k=parsed.k)
-        return self._recorded(self._run_policy(self._context(who), settings, parsed.policy))
+        service = replace(self.service, settings=replace(self.service.settings, k=parsed.k))
+        return self._recorded(service.run_in(self._context(who), parsed.policy))
 
     # ----- people, pools, runs -----------------------------------------------------------------
     def _who(self, parsed: Any) -> Who:
         """Resolve the person fields; an unknown user or item is a ``DataError`` naming it."""
         user = None if parsed.user is None else self.service.user_index(parsed.user)
-        liked = tuple(dict.fromkeys(self.catalog.resolve(reference) for reference in parsed.liked))
+        liked = tuple(dict.fromkeys(self.service.item_index(reference) for reference in parsed.liked))
         label = parsed.user if parsed.user is not None else "anonymous"
         if liked:
             label = f"{label} +{len(liked)} liked" if parsed.user is not None else f"{len(liked)} liked items"
@@ -168,41 +161,14 @@ class McpToolbox:
             logger.info("dropped the least recently used pool %s (more than %s kept)", dropped, self.max_pools)
         return pool
 
-    def _run_policy(self, context: SessionContext, settings: RunSettings, policy: str) -> AgentRun:
-        service = self.service
-        if policy == "backbone":
-            return run_backbone(context, settings)
-        if policy == "heuristic":
-            return run_heuristic(context, settings, service.ranker, service.model)  # the model: --fusion llm
-        if service.model is None:
-            raise ConfigError("the agent policy needs an LLM")
-        return run_agent(context, service.model, service.registry, settings, service.ranker)
-
     def _recorded(self, run: AgentRun) -> dict[str, Any]:
         """Save ``run`` to the trace store (a failure there costs the client nothing) and return it."""
-        if self.traces is not None:
-            try:
-                self.traces.save([run])
-            except AgentrecError as error:
-                logger.warning("trace %s not saved: %s", run.trace_id, error)
+        if self.traces is not None and (problem := self.traces.try_save(run)):
+            logger.warning("trace %s not saved: %s", run.trace_id, problem)
         return run.model_dump(mode="json")
 
 
-def _observation(result: BaseModel | None) -> str:
-    observe = getattr(result, "observation", None)
-    return str(observe()) if callable(observe) else ""
-
-
-def _payload(result: BaseModel | None, retry_hint: str | None) -> dict[str, Any]:
+def _payload(result: ToolResult | None, retry_hint: str | None) -> dict[str, Any]:
     if result is None:
         raise ToolRetry(retry_hint or "the tool returned nothing")
     return result.model_dump(mode="json")
-
-
-def validation_message(error: ValidationError) -> str:
-    """The first few problems, each with the argument it is about."""
-    parts = []
-    for problem in error.errors()[:3]:
-        where = ".".join(str(part) for part in problem["loc"]) or "arguments"
-        parts.append(f"{where}: {problem['msg']}")
-    return "invalid arguments: " + "; ".join(parts)

@@ -4,6 +4,8 @@ A model learns from ``fit`` and exposes raw preference scores through ``_score``
 everything else (masking seen items, candidate restriction, boolean masks, top-k,
 batched full ranking, persistence of the user histories) lives here once, so every
 model behaves the same way and the contract tests in ``tests/recsys`` cover them all.
+A model that can say which items are alike implements ``_item_similarity`` too,
+and ``similar_items`` ranks it the same way; the others refuse with a ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
+from agentrec.core.errors import ConfigError
 from agentrec.data.interactions import Interactions
 
 IntArray = npt.NDArray[np.int64]
@@ -71,6 +74,14 @@ class Recommender(ABC):
     def _history_changed(self, history: Interactions) -> None:
         """Hook for models whose scores depend on more than the history matrix."""
         del history  # most models read only ``self.history``
+
+    def _item_similarity(self, item: int) -> FloatArray:
+        """How similar every item is to ``item`` (higher is more alike), shape (n_items,).
+
+        Optional: a model without a notion of item similarity (MostPop) keeps this refusal.
+        """
+        alike = "itemknn, ease, als, bpr, sasrec or text"
+        raise ConfigError(f"model {self.name} cannot say which items are similar; use {alike}")
 
     # ----- the public contract -----------------------------------------------------
     def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
@@ -133,9 +144,21 @@ class Recommender(ABC):
         """
         scores = self.score([user])[0].astype(np.float64)
         allowed = self.allowed_items(user, exclude_seen, candidates, mask)
-        allowed_index = np.flatnonzero(allowed)
-        order = top_k_indices(scores[allowed_index], k)
-        return [(int(allowed_index[i]), float(scores[allowed_index[i]])) for i in order]
+        return [(int(item), float(scores[item])) for item in top_k_allowed(scores, allowed, k)]
+
+    def similar_items(self, item: int, k: int, mask: BoolArray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` items most similar to ``item`` as (item, similarity) pairs, best first; never ``item`` itself.
+
+        ``mask`` is a boolean array over all items (True = allowed). Fewer than ``k``
+        pairs come back when fewer items are allowed. ``ConfigError`` for a model that
+        has no item similarity.
+        """
+        self._require_fitted()
+        item = int(self._check_items([item])[0])
+        allowed = np.ones(self.n_items, dtype=bool) if mask is None else self._check_mask(mask).copy()
+        allowed[item] = False
+        similarity = np.asarray(self._item_similarity(item), dtype=np.float64)
+        return [(int(other), float(similarity[other])) for other in top_k_allowed(similarity, allowed, k)]
 
     def allowed_items(
         self,
@@ -150,10 +173,7 @@ class Recommender(ABC):
             allowed[:] = False
             allowed[self._check_items(candidates)] = True
         if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != (self.n_items,):
-                raise ValueError(f"mask must have shape ({self.n_items},), got {mask.shape}")
-            allowed &= mask
+            allowed &= self._check_mask(mask)
         if exclude_seen:
             allowed[self.seen_items(user)] = False
         return allowed
@@ -234,6 +254,18 @@ class Recommender(ABC):
         if index.size and (index.min() < 0 or index.max() >= self.n_items):
             raise ValueError(f"item index out of range 0..{self.n_items - 1}")
         return index
+
+    def _check_mask(self, mask: BoolArray) -> BoolArray:
+        checked = np.asarray(mask, dtype=bool)
+        if checked.shape != (self.n_items,):
+            raise ValueError(f"mask must have shape ({self.n_items},), got {checked.shape}")
+        return checked
+
+
+def top_k_allowed(scores: FloatArray, allowed: BoolArray, k: int) -> IntArray:
+    """The ``k`` best-scored items where ``allowed`` is true, best first; ties go to the lower index."""
+    candidates = np.flatnonzero(allowed)
+    return candidates[top_k_indices(np.asarray(scores)[candidates], k)].astype(np.int64)
 
 
 def top_k_indices(scores: FloatArray, k: int) -> IntArray:

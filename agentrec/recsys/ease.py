@@ -42,6 +42,10 @@ class EASE(Recommender):
     def _score(self, users: IntArray) -> FloatArray:
         return np.asarray(self.history[users] @ self.weights, dtype=np.float32)
 
+    def _item_similarity(self, item: int) -> FloatArray:
+        # row ``item``: how much having ``item`` raises each other item's score
+        return np.asarray(self.weights[item], dtype=np.float32)
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights}
 

@@ -7,8 +7,6 @@ Vectors are float32; normalise them first for cosine similarity.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from agentrec.core.files import replaced_into_place
 from agentrec.recsys.base import IntArray
 
 
@@ -53,15 +52,8 @@ class FaissIndex:
 
     def save(self, path: Path) -> None:
         """Write the index to ``path`` atomically (temp file, then rename)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(handle)
-        try:
-            faiss.write_index(self._index, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with replaced_into_place(path) as temporary:
+            faiss.write_index(self._index, str(temporary))
 
     @classmethod
     def load(cls, path: Path) -> FaissIndex:

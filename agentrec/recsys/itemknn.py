@@ -36,6 +36,10 @@ class ItemKNN(Recommender):
     def _score(self, users: IntArray) -> FloatArray:
         return np.asarray((self.history[users] @ self.similarity).toarray(), dtype=np.float32)
 
+    def _item_similarity(self, item: int) -> FloatArray:
+        # column ``item`` holds its kept neighbours; every other item is 0
+        return np.asarray(self.similarity[:, item].toarray(), dtype=np.float32).ravel()
+
     def _state(self) -> dict[str, np.ndarray]:
         s = self.similarity
         return {"data": s.data, "indices": s.indices, "indptr": s.indptr}

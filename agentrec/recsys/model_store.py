@@ -11,21 +11,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import pickle
 import re
-import shutil
-import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from agentrec.core.files import folder_replaced_into_place
 from agentrec.core.paths import state_dir
 from agentrec.data.interactions import Interactions
 from agentrec.recsys.base import CONFIG_FILE, Recommender
 from agentrec.recsys.registry import model_class
 
 logger = logging.getLogger(__name__)
+
+# What a garbage or truncated model folder raises on load: numpy (ValueError for object data, EOFError,
+# BadZipFile), torch (RuntimeError, UnpicklingError), json (ValueError), a missing file (OSError, KeyError).
+UNREADABLE_MODEL: tuple[type[Exception], ...] = (
+    OSError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, pickle.UnpicklingError,
+)  # fmt: skip
 
 
 def config_hash(config: BaseModel) -> str:
@@ -68,21 +74,8 @@ class ModelStore:
     def save(self, model: Recommender, key: ModelKey) -> Path:
         """Write ``model`` under ``key`` atomically, replacing any earlier version."""
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-        try:
+        with folder_replaced_into_place(target) as staging:
             model.save(staging)
-            if target.exists():
-                # os.replace cannot replace a non-empty folder: move the old one aside first
-                retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
-                os.replace(target, retired / "model")
-                os.replace(staging, target)
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
         return target
 
     def load(self, key: ModelKey) -> Recommender:
@@ -106,7 +99,12 @@ class ModelStore:
         key = ModelKey.for_model(model, dataset, split)
         if self.contains(key):
             logger.info("loading %s from %s", key.model, self.path(key))
-            return self.load(key), True
+            try:
+                return self.load(key), True
+            except UNREADABLE_MODEL as error:
+                # A fitted model is derived from the data: refit it rather than fail (the save replaces it).
+                reason = (str(error).splitlines() or [type(error).__name__])[0]
+                logger.warning("%s is unreadable (%s); refitting %s", self.path(key), reason, key.model)
         model.fit(train, valid)
         self.save(model, key)
         return model, False

@@ -28,6 +28,7 @@ from agentrec.recsys.early_stopping import (
     curve_from_array,
     train_with_early_stopping,
 )
+from agentrec.recsys.faiss_index import l2_normalise
 from agentrec.recsys.sasrec_net import SASRecNet
 from agentrec.recsys.selection import validation_ndcg
 
@@ -150,6 +151,14 @@ class SASRec(Recommender):
 
     def _history_changed(self, history: Interactions) -> None:
         self._sequences = history.sequences()
+
+    def _item_similarity(self, item: int) -> FloatArray:
+        # cosine of the item embeddings, which also score the next item (so alike items score alike)
+        assert self.net is not None, "SASRec is not fitted"
+        with torch.no_grad():
+            embeddings = self.net.item_embedding.weight[1:].numpy()  # row 0 is padding
+        unit = l2_normalise(embeddings)
+        return np.asarray(unit @ unit[item], dtype=np.float32)
 
     # ----- persistence -------------------------------------------------------------
     def _new_net(self) -> SASRecNet:

@@ -116,12 +116,9 @@ class TextSimilarity(Recommender):
         scores, ids = self.index().search(vector, k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-    def similar_items(self, item: int, k: int) -> list[tuple[int, float]]:
-        """The ``k`` items with the most similar text to ``item`` (itself excluded)."""
-        item = int(self._check_items([item])[0])
-        scores, ids = self.index().search(self.item_vectors[item][None, :], k + 1)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True)]
-        return [(i, s) for i, s in pairs if i not in (item, -1)][:k]
+    def _item_similarity(self, item: int) -> FloatArray:
+        # item vectors are unit length, so the dot product is the cosine
+        return np.asarray(self.item_vectors @ self.item_vectors[item], dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length vectors of ``texts`` from this model's sentence encoder."""

@@ -26,7 +26,6 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from agentrec.core.errors import ConfigError
 from agentrec.sim import templates
 from agentrec.sim.items import SimItems
 from agentrec.sim.memory import Memory
@@ -35,7 +34,6 @@ from agentrec.sim.taste import UserTaste
 from agentrec.sim.voice import UserVoice, persona
 
 FloatArray = npt.NDArray[np.float64]
-CHOICE_MODELS = ("hybrid", "statistical", "llm")
 # Detours a user may take after a page with nothing they wanted, in the order a draw checks them.
 DETOURS = ("search", "chat", "friend")
 
@@ -292,17 +290,3 @@ class HybridChoice(StatisticalChoice):
         voice = state.voice
         written = voice.friend_reply(friend.taste, message, item, rating, state.seed()) if voice else ""
         return written or super().friend_reply(state, friend, message, item, rating)
-
-
-def make_choice_model(name: str) -> StatisticalChoice:
-    """The choice model called ``name``."""
-    from agentrec.sim.llm_choice import LlmChoice
-
-    models: dict[str, type[StatisticalChoice]] = {
-        "statistical": StatisticalChoice,
-        "hybrid": HybridChoice,
-        "llm": LlmChoice,
-    }
-    if name not in models:
-        raise ConfigError(f"unknown choice model {name!r}; choose from {', '.join(CHOICE_MODELS)}")
-    return models[name]()

@@ -36,15 +36,19 @@ chat, a friend's reply or the feed (``read_post``).
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import duckdb
 import pyarrow as pa
+
+from agentrec.core.errors import DataError
+from agentrec.data.record_files import is_lock_error, unreadable_record
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -53,11 +57,13 @@ CREATE TABLE IF NOT EXISTS events (
     rating INTEGER, value DOUBLE, text VARCHAR,
     PRIMARY KEY (run_id, arm, user_id, session, step))
 """
-EVENT_KINDS = (
+# What a user did (the table above says which columns each kind fills).
+EventKind = Literal[
     "session_start", "impression", "watch", "next_page", "exit", "reflection", "interview", "session_end",
     "search", "search_result", "chat", "chat_reply", "chat_item",
     "read_post", "post", "friend_chat", "friend_message", "friend_reply",
-)  # fmt: skip
+]  # fmt: skip
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 _LOCK_ATTEMPTS = 50
 
 
@@ -69,7 +75,7 @@ class Event:
     user_id: str
     session: int
     step: int
-    kind: str
+    kind: EventKind
     page: int | None = None
     position: int | None = None
     item_id: str | None = None
@@ -104,7 +110,12 @@ class EventLog:
         self.path = path
         self.run_id = run_id
         self.con = _connect(path)
-        self.con.execute(_SCHEMA)
+        try:
+            self.con.execute(_SCHEMA)
+            self.con.execute("SELECT count(*) FROM events").fetchall()  # a damaged file can open and fail on read
+        except duckdb.Error as error:
+            self.con.close()
+            raise _unreadable(path, error) from None
 
     def close(self) -> None:
         self.con.close()
@@ -188,10 +199,28 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(path))
         except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or attempt == _LOCK_ATTEMPTS - 1:
-                raise
+            if not is_lock_error(error) or attempt == _LOCK_ATTEMPTS - 1:
+                raise _unreadable(path, error) from None
             time.sleep(0.05 * (attempt + 1))
+        except duckdb.Error as error:
+            raise _unreadable(path, error) from None
     raise AssertionError("unreachable")
+
+
+def _unreadable(path: Path, error: duckdb.Error) -> DataError:
+    remedy = "move it aside (or delete the run folder) and start a new run instead of resuming this one"
+    return unreadable_record(path, "simulation's event log", remedy, error)
+
+
+def read_run_record(path: Path) -> dict[str, Any]:
+    """A run folder's ``run.json`` (what resuming needs), or one line saying it cannot be read."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise unreadable_record(path, "run's record", "start a new run instead of resuming this one", error) from None
+    if not isinstance(record, dict) or not {"scenario_fingerprint", "users"} <= record.keys():
+        raise DataError(f"{path}: the run's record lacks its scenario fingerprint or users; start a new run")
+    return record
 
 
 def read_events(path: Path, run_id: str) -> list[tuple[Any, ...]]:

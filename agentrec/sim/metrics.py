@@ -17,8 +17,6 @@ Arms are compared on the same users with paired bootstrap intervals.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import duckdb
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +24,7 @@ import numpy.typing as npt
 from agentrec.eval.beyond import gini_index
 from agentrec.eval.bootstrap import metric_cis, paired_bootstrap
 from agentrec.sim.items import SimItems
+from agentrec.sim.results import ArmComparison, ArmDifference, ArmReport, BehaviourMetrics, RoundMetrics
 
 FloatArray = npt.NDArray[np.float64]
 SESSION_METRICS = ("ctr", "avg_rating", "exit_page", "session_length", "satisfaction", "tokens")
@@ -187,27 +186,30 @@ def entropy_bits(counts: FloatArray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+def behaviour(rows: list[SessionRow], shown: list[tuple[str, int, str, str]], items: SimItems) -> BehaviourMetrics:
+    """Session means and catalog metrics of ``rows`` and the impressions ``shown`` with them."""
+    return BehaviourMetrics(**session_means(rows), **catalog_metrics(shown, items))
+
+
 def arm_report(
     rows: list[SessionRow], shown: list[tuple[str, int, str, str]], items: SimItems, seed: int
-) -> dict[str, Any]:
+) -> ArmReport:
     """One arm: metrics over all its sessions, bootstrap CIs over users, and per-round metrics."""
-    metrics = session_means(rows) | catalog_metrics(shown, items)
     users = per_user(rows)
     cis = metric_cis({m: list(v.values()) for m, v in users.items() if len(v) >= 2}, n_resamples=1000, seed=seed)
     rounds = []
     for session in sorted({row.session for row in rows}):
         in_round = [row for row in rows if row.session == session]
-        rounds.append(
-            {"round": session} | session_means(in_round) | catalog_metrics([s for s in shown if s[1] == session], items)
-        )
-    return {"metrics": metrics, "ci": {m: list(ci) for m, ci in cis.items()}, "rounds": rounds}
+        in_shown = [s for s in shown if s[1] == session]
+        rounds.append(RoundMetrics(round=session, **session_means(in_round), **catalog_metrics(in_shown, items)))
+    return ArmReport(metrics=behaviour(rows, shown, items), ci=cis, rounds=rounds, actions={})
 
 
-def compare_arms(rows: list[SessionRow], baseline: str, other: str, seed: int) -> dict[str, dict[str, float]]:
+def compare_arms(rows: list[SessionRow], baseline: str, other: str, seed: int) -> ArmComparison:
     """``other`` minus ``baseline`` per metric, paired over users both arms have a value for."""
     base = per_user([r for r in rows if r.arm == baseline])
     challenger = per_user([r for r in rows if r.arm == other])
-    result = {}
+    differences = {}
     for metric in SESSION_METRICS:
         shared = sorted(set(base[metric]) & set(challenger[metric]))
         if len(shared) < 2:
@@ -215,14 +217,8 @@ def compare_arms(rows: list[SessionRow], baseline: str, other: str, seed: int) -
         a = [base[metric][u] for u in shared]
         b = [challenger[metric][u] for u in shared]
         comparison = paired_bootstrap(a, b, n_resamples=1000, seed=seed)
-        result[metric] = {
-            "diff": comparison.diff,
-            "low": comparison.low,
-            "high": comparison.high,
-            "p_value": comparison.p_value,
-            "users": comparison.n_users,
-        }
-    return result
+        differences[metric] = ArmDifference.of(comparison, users=comparison.n_users)
+    return ArmComparison(baseline=baseline, differences=differences)
 
 
 def action_metrics(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, dict[str, float]]:
@@ -240,24 +236,26 @@ def action_metrics(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, dic
     return result
 
 
+@dataclass(frozen=True)
+class RunMetrics:
+    """Everything ``simulate`` reports about behaviour, and the session rows behind it."""
+
+    metrics: BehaviourMetrics
+    actions: dict[str, float]
+    arms: dict[str, ArmReport]
+    session_rows: list[SessionRow]
+
+
 def run_metrics(
     con: duckdb.DuckDBPyConnection, run_id: str, arms: list[str], items: SimItems, seed: int
-) -> dict[str, Any]:
-    """Everything ``simulate`` reports about behaviour: overall, per arm, and arms against the first."""
+) -> RunMetrics:
+    """Behaviour overall, per arm, and of each arm against the first."""
     rows = session_rows(con, run_id)
     shown = impressions(con, run_id)
     actions = action_metrics(con, run_id)
-    report: dict[str, Any] = {
-        "metrics": session_means(rows) | catalog_metrics(shown, items),
-        "actions": actions["all"],
-        "arms": {},
-    }
+    reports = {}
     for arm in arms:
-        report["arms"][arm] = arm_report(
-            [r for r in rows if r.arm == arm], [s for s in shown if s[0] == arm], items, seed
-        )
-        report["arms"][arm]["actions"] = actions.get(arm, {})
-    for arm in arms[1:]:
-        report["arms"][arm]["vs_" + arms[0]] = compare_arms(rows, arms[0], arm, seed)
-    report["session_rows"] = rows
-    return report
+        report = arm_report([r for r in rows if r.arm == arm], [s for s in shown if s[0] == arm], items, seed)
+        versus = compare_arms(rows, arms[0], arm, seed) if arm != arms[0] else None
+        reports[arm] = report.model_copy(update={"actions": actions.get(arm, {}), "versus": versus})
+    return RunMetrics(behaviour(rows, shown, items), actions["all"], reports, rows)

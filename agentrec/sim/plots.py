@@ -6,10 +6,10 @@ no pyplot, no global backend, no open figures left behind.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from agentrec.eval.plots import plot_model_comparison
 from agentrec.sim.metrics import SessionRow
+from agentrec.sim.results import ArmReport
 
 ARM_METRICS = ("ctr", "avg_rating", "exit_page", "satisfaction")
 
@@ -28,19 +29,22 @@ def _save(figure: Figure, out_path: Path) -> Path:
     return out_path
 
 
-def plot_arms(arms: dict[str, Any], out_path: Path) -> Path:
+def plot_arms(arms: dict[str, ArmReport], out_path: Path) -> Path:
     """Per arm: CTR, average rating, exit page and satisfaction with 95% bootstrap CIs (over users)."""
-    results = {arm: {m: v for m, v in report["metrics"].items() if v is not None} for arm, report in arms.items()}
-    cis = {arm: {m: (ci[0], ci[1]) for m, ci in report["ci"].items()} for arm, report in arms.items()}
+    results = {
+        arm: {m: v for m, v in report.metrics.model_dump().items() if v is not None} for arm, report in arms.items()
+    }
+    cis = {arm: report.ci for arm, report in arms.items()}
     return plot_model_comparison(results, cis, list(ARM_METRICS), out_path, title="Simulated behaviour per arm")
 
 
-def plot_rounds(arms: dict[str, Any], out_path: Path, metric: str, label: str) -> Path:
+def plot_rounds(arms: dict[str, ArmReport], out_path: Path, metric: str, label: str) -> Path:
     """One line per arm: ``metric`` in each round (a falling genre entropy is a filter bubble)."""
     figure = Figure(figsize=(6.5, 4.2))
     axes = figure.add_subplot()
     for arm, report in arms.items():
-        points = [(entry["round"] + 1, entry[metric]) for entry in report["rounds"] if entry.get(metric) is not None]
+        values = [(entry.round + 1, entry.value(metric)) for entry in report.rounds]
+        points = [(x, y) for x, y in values if math.isfinite(y)]
         if points:
             xs, ys = zip(*points, strict=True)
             axes.plot(xs, ys, marker="o", markersize=4, label=arm)

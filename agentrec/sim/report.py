@@ -1,53 +1,54 @@
-"""The ``simulate`` JSON payload and the report folder: summary.json, CSV tables and PNG plots."""
+"""The ``simulate`` summary and the report folder: summary.json, CSV tables and PNG plots."""
 
 from __future__ import annotations
 
 import csv
 import json
-import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentrec.sim.events import EventLog
 from agentrec.sim.items import SimItems
 from agentrec.sim.metrics import SessionRow, run_metrics
+from agentrec.sim.results import ArmReport, FidelityReport, SimulationSummary
+from agentrec.sim.scenario import Scenario
 from agentrec.sim.world import SimWorld
 
-if TYPE_CHECKING:
-    from agentrec.sim.run import SimulationResult
+
+@dataclass
+class SimulationResult:
+    """A finished (or resumed) run: the ``simulate`` summary, the session rows and where it lives."""
+
+    run_id: str
+    run_dir: Path
+    scenario: Scenario
+    summary: SimulationSummary
+    session_rows: list[SessionRow] = field(default_factory=list)
+    seconds: float = 0.0
 
 
-def build_payload(world: SimWorld, log: EventLog, fidelity: dict[str, Any]) -> tuple[dict[str, Any], list[SessionRow]]:
-    """The public JSON (keys run_id, events, sessions, metrics, actions, fidelity, arms) and the session rows."""
+def build_summary(
+    world: SimWorld, log: EventLog, fidelity: dict[str, Any]
+) -> tuple[SimulationSummary, list[SessionRow]]:
+    """The public record (keys run_id, events, sessions, metrics, actions, fidelity, arms) and the session rows."""
     scenario = world.scenario
-    report = run_metrics(log.con, log.run_id, [a.name for a in scenario.arms], world.items, scenario.seed)
-    rows: list[SessionRow] = report.pop("session_rows")
-    payload = {
-        "run_id": log.run_id,
-        "scenario": scenario.name,
-        "dataset": scenario.dataset,
-        "choice_model": scenario.users.choice_model,
-        "users": len(world.spec.users),
-        "rounds": scenario.rounds,
-        "events": log.count(),
-        "sessions": len(rows),
-        "metrics": report["metrics"],
-        "actions": report["actions"],
-        "fidelity": fidelity,
-        "arms": report["arms"],
-    }
-    return _finite(payload), rows
-
-
-def _finite(value: Any) -> Any:
-    """NaN becomes null, so the JSON is standard."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    measured = run_metrics(log.con, log.run_id, [a.name for a in scenario.arms], world.items, scenario.seed)
+    summary = SimulationSummary(
+        run_id=log.run_id,
+        scenario=scenario.name,
+        dataset=scenario.dataset,
+        choice_model=scenario.users.choice_model,
+        users=len(world.spec.users),
+        rounds=scenario.rounds,
+        events=log.count(),
+        sessions=len(measured.session_rows),
+        metrics=measured.metrics,
+        actions=measured.actions,
+        fidelity=FidelityReport.model_validate(fidelity),
+        arms=measured.arms,
+    )
+    return summary, measured.session_rows
 
 
 def write_report(result: SimulationResult, items: SimItems) -> Path:
@@ -56,15 +57,14 @@ def write_report(result: SimulationResult, items: SimItems) -> Path:
 
     folder = result.run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "summary.json").write_text(json.dumps(result.payload, indent=2) + "\n")
+    (folder / "summary.json").write_text(json.dumps(result.summary.json_data(), indent=2) + "\n")
     _write_sessions(folder / "sessions.csv", result.session_rows)
-    _write_rounds(folder / "rounds.csv", result.payload["arms"])
+    _write_rounds(folder / "rounds.csv", result.summary.arms)
     del items
-    plot_arms(result.payload["arms"], folder / "arms.png")
-    plot_rounds(
-        result.payload["arms"], folder / "genre_entropy.png", "genre_entropy", "genre entropy of shown items (bits)"
-    )
-    plot_rounds(result.payload["arms"], folder / "ctr_by_round.png", "ctr", "click-through rate")
+    arms = result.summary.arms
+    plot_arms(arms, folder / "arms.png")
+    plot_rounds(arms, folder / "genre_entropy.png", "genre_entropy", "genre entropy of shown items (bits)")
+    plot_rounds(arms, folder / "ctr_by_round.png", "ctr", "click-through rate")
     plot_exit_pages(result.session_rows, folder / "exit_pages.png")
     return folder
 
@@ -107,8 +107,8 @@ def _write_sessions(path: Path, rows: list[SessionRow]) -> None:
             )
 
 
-def _write_rounds(path: Path, arms: dict[str, Any]) -> None:
-    rounds = [(arm, entry) for arm, report in arms.items() for entry in report["rounds"]]
+def _write_rounds(path: Path, arms: dict[str, ArmReport]) -> None:
+    rounds = [(arm, entry.json_data()) for arm, report in arms.items() for entry in report.rounds]
     if not rounds:
         return
     keys = list(rounds[0][1])

@@ -15,23 +15,27 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import PositiveInt
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from agentrec.core.errors import ConfigError, DataError
+from agentrec.core.errors import ConfigError, DataError, InvalidParameter
+from agentrec.core.files import write_atomically
 from agentrec.core.paths import state_dir
 from agentrec.data.interactions import Vocabulary
 from agentrec.data.store import open_dataset
-from agentrec.sim.events import Event, EventLog
+from agentrec.sim.events import Event, EventLog, read_run_record
 from agentrec.sim.recommenders import check_arm
+from agentrec.sim.report import SimulationResult, build_summary, write_report
 from agentrec.sim.runners import check_runner_options, make_runner
 from agentrec.sim.scenario import Scenario, load_scenario
 from agentrec.sim.social import feed_for
-from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec, feedback_path, write_atomically
+from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec, feedback_path
 
 logger = logging.getLogger(__name__)
 RUN_FILE = "run.json"
@@ -42,8 +46,8 @@ _FLUSH_EVENTS = 5000
 
 
 @dataclass(frozen=True)
-class Progress:
-    """What the progress bar shows."""
+class RunProgress:
+    """Where a run stands, for a progress bar: stage, sessions done of all, events and LLM tokens so far."""
 
     stage: str
     sessions_done: int
@@ -52,26 +56,18 @@ class Progress:
     tokens: int
 
 
-ProgressCallback = Callable[[Progress], None]
+ProgressCallback = Callable[[RunProgress], None]
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True)
 class RunOptions:
-    users: int | None = None
-    workers: int = 1
+    """How a scenario is run; the bounds are checked at construction (a ``ValidationError`` names the field)."""
+
+    users: PositiveInt | None = None
+    workers: PositiveInt = 1
     backend: str = "local"
     resume: str | None = None
     runs_root: Path | None = None
-
-
-@dataclass
-class SimulationResult:
-    run_id: str
-    run_dir: Path
-    scenario: Scenario
-    payload: dict[str, Any]
-    session_rows: list[Any] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def runs_root(options: RunOptions) -> Path:
@@ -87,6 +83,11 @@ def select_users(scenario: Scenario, users: Vocabulary, active: set[int], count:
         return tuple(dict.fromkeys(str(u) for u in scenario.users.ids))
     pool = np.array(sorted(active), dtype=np.int64)
     wanted = count if count is not None else scenario.users.count
+    if wanted is not None and wanted > pool.size:
+        logger.warning(
+            "users: asked for %s, but %s has %s users with interactions; simulating all %s",
+            f"{wanted:,}", scenario.dataset, f"{pool.size:,}", f"{pool.size:,}",
+        )  # fmt: skip
     if wanted is not None and wanted < pool.size:
         pool = np.sort(np.random.default_rng(scenario.seed).choice(pool, size=wanted, replace=False))
     return tuple(users.id(int(u)) for u in pool)
@@ -95,12 +96,15 @@ def select_users(scenario: Scenario, users: Vocabulary, active: set[int], count:
 def prepare_run(scenario: Scenario, options: RunOptions) -> tuple[str, Path, tuple[str, ...]]:
     """A new run folder, or the one ``--resume`` names (checked against the scenario)."""
     root = runs_root(options)
-    if options.resume:
+    if options.resume is not None:
+        # an empty id once fell through to a new run: the user asked to resume, so say what is wrong
+        if not options.resume.strip():
+            raise InvalidParameter("resume", f"is empty; give the id of a run in {root}")
         run_dir = root / options.resume
         meta_path = run_dir / RUN_FILE
         if not meta_path.is_file():
             raise ConfigError(f"no run {options.resume!r} to resume in {root}")
-        meta = json.loads(meta_path.read_text())
+        meta = read_run_record(meta_path)
         if meta["scenario_fingerprint"] != scenario.fingerprint():
             raise ConfigError(
                 f"run {options.resume!r} was made from a different scenario; resume it with the same file"
@@ -108,8 +112,6 @@ def prepare_run(scenario: Scenario, options: RunOptions) -> tuple[str, Path, tup
         if options.users is not None and options.users != len(meta["users"]):
             raise ConfigError(f"run {options.resume!r} has {len(meta['users'])} users; drop --users or pass that")
         return options.resume, run_dir, tuple(meta["users"])
-    if options.users is not None and options.users < 1:
-        raise ConfigError(f"--users must be at least 1, got {options.users}")
     store = open_dataset(scenario.dataset)
     data = store.interactions()
     users = select_users(scenario, data.users, set(np.unique(data.user).tolist()), options.users)
@@ -164,15 +166,13 @@ class EventWriter:
         }
         write_atomically(self.run_dir / PROGRESS_FILE, json.dumps(state))
         if self.progress:
-            self.progress(Progress(stage, self.done, self.total, self.events, self.tokens))
+            self.progress(RunProgress(stage, self.done, self.total, self.events, self.tokens))
 
 
 def run_simulation(
     scenario_path: Path, options: RunOptions, progress: ProgressCallback | None = None
 ) -> SimulationResult:
-    """Run (or resume) a scenario; returns the ``simulate`` JSON payload and writes the report folder."""
-    from agentrec.sim.report import build_payload, write_report
-
+    """Run (or resume) a scenario; returns the ``simulate`` summary and writes the report folder."""
     started = time.perf_counter()
     scenario = load_scenario(scenario_path)
     check_runner_options(options.backend, options.workers)
@@ -188,53 +188,53 @@ def run_simulation(
         writer.report("starting")
         runner = make_runner(options.backend, options.workers, spec, world)
         try:
-            for session in range(scenario.rounds):
-                run_round(world, log, writer, runner, session)
+            for round_index in range(scenario.rounds):
+                run_round(world, log, writer, runner, round_index)
         finally:
             runner.close()
         writer.report("measuring fidelity")
         fidelity = load_or_measure_fidelity(world, run_dir)
-        payload, rows = build_payload(world, log, fidelity)
+        summary, rows = build_summary(world, log, fidelity)
         writer.report("done", finished=True)
     finally:
         log.close()
     seconds = time.perf_counter() - started
-    result = SimulationResult(run_id, run_dir, scenario, payload, rows, seconds)
+    result = SimulationResult(run_id, run_dir, scenario, summary, rows, seconds)
     write_report(result, world.items)
     return result
 
 
-def run_round(world: SimWorld, log: EventLog, writer: EventWriter, runner: Any, session: int) -> None:
+def run_round(world: SimWorld, log: EventLog, writer: EventWriter, runner: Any, round_index: int) -> None:
     """One round: store each arm's feedback, refit what retrains, then run the unfinished sessions."""
     scenario = world.scenario
     for arm in scenario.arms:
-        if session > 0:
-            watches = log.watches(arm.name, session)
-            path = feedback_path(world.spec.run_dir, arm.name, session)
+        if round_index > 0:
+            watches = log.watches(arm.name, round_index)
+            path = feedback_path(world.spec.run_dir, arm.name, round_index)
             write_atomically(path, json.dumps([list(w) for w in watches]))
-        writer.report(f"round {session + 1}/{scenario.rounds}: preparing {arm.name}")
-        world.start_round(arm.name, session)
+        writer.report(f"round {round_index + 1}/{scenario.rounds}: preparing {arm.name}")
+        world.start_round(arm.name, round_index)
     finished = log.finished_sessions()
     tasks = []
     for arm in scenario.arms:
-        prior = log.memory_events(arm.name, session) if session > 0 else {}
-        feeds = social_feeds(world, log, arm.name, session)
+        prior = log.memory_events(arm.name, round_index) if round_index > 0 else {}
+        feeds = social_feeds(world, log, arm.name, round_index)
         tasks += [
-            SessionTask(arm.name, session, user, tuple(prior.get(user, ())), feeds.get(user, ()))
+            SessionTask(arm.name, round_index, user, tuple(prior.get(user, ())), feeds.get(user, ()))
             for user in world.spec.users
-            if (arm.name, user, session) not in finished
+            if (arm.name, user, round_index) not in finished
         ]
-    writer.report(f"round {session + 1}/{scenario.rounds}")
+    writer.report(f"round {round_index + 1}/{scenario.rounds}")
     runner.run(tasks, writer.accept)
-    writer.flush(f"round {session + 1}/{scenario.rounds}")
+    writer.flush(f"round {round_index + 1}/{scenario.rounds}")
 
 
-def social_feeds(world: SimWorld, log: EventLog, arm: str, session: int) -> dict[str, tuple[Event, ...]]:
-    """Per user, friends' posts of the rounds before ``session`` (empty without a social graph)."""
+def social_feeds(world: SimWorld, log: EventLog, arm: str, round_index: int) -> dict[str, tuple[Event, ...]]:
+    """Per user, friends' posts of the rounds before ``round_index`` (empty without a social graph)."""
     graph = world.session_tools().graph
-    if graph is None or session == 0:
+    if graph is None or round_index == 0:
         return {}
-    posts = log.posts(arm, session)
+    posts = log.posts(arm, round_index)
     return {user: feed_for(user, graph, posts) for user in world.spec.users}
 
 

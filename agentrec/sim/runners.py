@@ -14,8 +14,9 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from agentrec.core.errors import ConfigError
+from agentrec.core.errors import ConfigError, InvalidParameter
 from agentrec.core.worker_pool import run_in_workers, spawn_pool
+from agentrec.llm.worker_hooks import LLM_WORKERS
 from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class PoolRunner:
 
     def __init__(self, spec: WorldSpec, workers: int) -> None:
         self.workers = workers
-        self.pool = spawn_pool(workers, _open_worker_world, (spec,))
+        self.pool = spawn_pool(workers, _open_worker_world, (spec,), LLM_WORKERS)
 
     def run(self, tasks: Sequence[SessionTask], on_outcome: OnOutcome) -> None:
         for _, outcomes in run_in_workers(self.pool, _run_batch, list(batches(tasks, self.workers))):
@@ -95,7 +96,7 @@ class RayRunner:
         try:
             import ray
         except ImportError:
-            raise ConfigError("--backend ray needs the ray extra: pip install 'agentrec[ray]'") from None
+            raise ConfigError("backend ray needs the ray extra: pip install 'agentrec[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
             if os.environ.get("RAY_ADDRESS"):
@@ -137,9 +138,9 @@ class WorldActor:
 
 def check_runner_options(backend: str, workers: int) -> None:
     if backend not in BACKENDS:
-        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise InvalidParameter("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+        raise InvalidParameter("workers", f"must be at least 1, got {workers}")
 
 
 def make_runner(backend: str, workers: int, spec: WorldSpec, world: SimWorld) -> SessionRunner:

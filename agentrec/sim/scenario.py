@@ -13,9 +13,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
 
 from agentrec.core.errors import ConfigError
+from agentrec.core.redaction import redact_url
 
 ChoiceModelName = Literal["hybrid", "statistical", "llm"]
 TasteSource = Literal["genres", "llm"]
@@ -51,6 +52,12 @@ class LlmSpec(_Strict):
     cache: Literal["on", "off", "replay"] = "on"
     max_tokens: int = Field(48, ge=8, le=512)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
+
+    @field_serializer("api_base", when_used="json-unless-none")
+    def _without_credentials(self, api_base: str) -> str:
+        # Every JSON form of a scenario (run.json, its fingerprint) may reach a file; a password
+        # in the endpoint must not. The model itself keeps it: workers get the scenario pickled.
+        return redact_url(api_base)
 
 
 class FidelitySpec(_Strict):

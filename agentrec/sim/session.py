@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from agentrec.sim.agent_chat import AgentChat
 from agentrec.sim.choice import SessionState, StatisticalChoice
-from agentrec.sim.events import Event
+from agentrec.sim.events import Event, EventKind
 from agentrec.sim.memory import Watch
 from agentrec.sim.profiles import UserProfile
 from agentrec.sim.scenario import Scenario
@@ -44,7 +44,7 @@ class EventRecorder:
     session: int
     events: list[Event] = field(default_factory=list)
 
-    def add(self, kind: str, **values: object) -> None:
+    def add(self, kind: EventKind, **values: object) -> None:
         self.events.append(Event(self.arm, self.user_id, self.session, len(self.events), kind, **values))  # type: ignore[arg-type]
 
 
@@ -118,7 +118,7 @@ class UserSession:
             self.recorder.add("reflection", text=text)
         self.maybe_post(page, item, rating)
 
-    def offer(self, items: list[int], listed_as: str | None, page_index: int, heading: str) -> None:
+    def offer(self, items: list[int], listed_as: EventKind | None, page_index: int, heading: str) -> None:
         """A list met on a detour: logged item by item (as ``listed_as``), decided, its watches logged."""
         ids = self.state.items.ids
         if listed_as is not None:

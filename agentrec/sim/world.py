@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from agentrec.core.files import write_atomically
 from agentrec.core.paths import state_dir
 from agentrec.data.interactions import Interactions
 from agentrec.data.splits import Split, random_ratio
@@ -28,7 +28,8 @@ from agentrec.recsys.model_store import ModelStore
 from agentrec.recsys.registry import make_model
 from agentrec.sim.agent_chat import AgentChat
 from agentrec.sim.calibration import calibrate
-from agentrec.sim.choice import SessionState, StatisticalChoice, make_choice_model
+from agentrec.sim.choice import SessionState, StatisticalChoice
+from agentrec.sim.choice_models import make_choice_model
 from agentrec.sim.events import Event
 from agentrec.sim.items import SimItems, load_items
 from agentrec.sim.memory import Memory, Watch
@@ -56,10 +57,10 @@ class WorldSpec:
 
 @dataclass(frozen=True)
 class SessionTask:
-    """One user's session in one round of one arm, with the memory events of earlier rounds."""
+    """One user's session in one round (0-based) of one arm, with the memory events of earlier rounds."""
 
     arm: str
-    session: int
+    round: int  # stored as the events' ``session`` column
     user_id: str
     prior: tuple[Event, ...] = ()
     feed: tuple[Event, ...] = ()  # friends' posts of earlier rounds, newest first (social graph only)
@@ -68,7 +69,7 @@ class SessionTask:
 @dataclass(frozen=True)
 class SessionOutcome:
     arm: str
-    session: int
+    round: int
     user_id: str
     events: tuple[Event, ...]
     tokens: int
@@ -116,7 +117,7 @@ class SimWorld:
 
     @property
     def dataset_key(self) -> str:
-        return f"{self.store.name}-{self.store.fingerprint[:12]}"
+        return self.store.key
 
     @classmethod
     def open(cls, spec: WorldSpec) -> SimWorld:
@@ -124,7 +125,7 @@ class SimWorld:
         store = open_dataset(scenario.dataset)
         split = holdout_split(store.interactions(), scenario)
         items = load_items(store, split.train)
-        key = f"{store.name}-{store.fingerprint[:12]}"
+        key = store.key
         split_name = split_label(scenario)
         scorer = fit_scorer(scenario, split.train, key, split_name)
         calibration = load_or_calibrate(spec.run_dir, scenario, split.train, items, key, split_name)
@@ -188,7 +189,7 @@ class SimWorld:
 
     def run_session(self, task: SessionTask) -> SessionOutcome:
         """Simulate one session and return its events (nothing is written here)."""
-        self.start_round(task.arm, task.session)
+        self.start_round(task.arm, task.round)
         user = self.train.users.index(task.user_id)
         voice = self.voice()
         spent = voice.tokens if voice else 0
@@ -199,7 +200,7 @@ class SimWorld:
             self.taste.for_user(profile),
             memory,
             self.items,
-            session_rng(self.scenario.seed, task.arm, task.session, task.user_id),
+            session_rng(self.scenario.seed, task.arm, task.round, task.user_id),
             voice,
             watched_items=watched_before(task.prior, self.train),
             influence=self.scenario.social.influence,
@@ -207,13 +208,13 @@ class SimWorld:
         arm = self.arms[task.arm]
         arm_spent = arm_tokens(arm)
         ranked = arm.recommend(user, self.scenario.list_length)
-        recorder = EventRecorder(task.arm, task.user_id, task.session)
+        recorder = EventRecorder(task.arm, task.user_id, task.round)
         recorder.add("session_start", value=float(len(ranked)))
         session = UserSession(self.scenario, self.choice, state, recorder, self.session_tools(), task.feed)
         session.run(ranked)
         tokens = (voice.tokens - spent if voice else 0) + session.tokens + arm_tokens(arm) - arm_spent
         recorder.add("session_end", value=float(tokens))
-        return SessionOutcome(task.arm, task.session, task.user_id, tuple(recorder.events), tokens)
+        return SessionOutcome(task.arm, task.round, task.user_id, tuple(recorder.events), tokens)
 
     def session_tools(self) -> SessionTools:
         """Search, the conversational agent and the social graph, as far as the scenario turns them on."""
@@ -305,13 +306,6 @@ def cached_calibration(
     )
     write_atomically(path, calibration.model_dump_json(indent=2))
     return calibration
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    staging.write_text(text)
-    os.replace(staging, path)
 
 
 def feedback_path(run_dir: Path, arm: str, session: int) -> Path:

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agentrec.ui.choices import CacheChoice, FusionChoice, PolicyChoice
+
 if TYPE_CHECKING:
+    from agentrec.agent.eval_report import AgentEvalReport
     from agentrec.agent.trace import AgentRun
 
 LlmOption = Annotated[
@@ -15,42 +18,39 @@ LlmOption = Annotated[
 ]
 ApiBaseOption = Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible endpoint for --llm.")]
 CacheOption = Annotated[
-    str, typer.Option("--cache", help="on (reuse identical LLM calls) | off | replay (recompute all from the cache).")
+    CacheChoice,
+    typer.Option("--cache", help="on (reuse identical LLM calls) | off | replay (recompute all from the cache)."),
 ]
-FusionOption = Annotated[str, typer.Option("--fusion", help="lgbm (learned) | rrf (rank fusion) | llm (LLM re-rank).")]
+FusionOption = Annotated[
+    FusionChoice, typer.Option("--fusion", help="lgbm (learned) | rrf (rank fusion) | llm (LLM re-rank).")
+]
 BackboneOption = Annotated[
     str | None, typer.Option("--backbone", help="Model behind retrieve (default: the tool pack's, e.g. sasrec).")
 ]
-MaxStepsOption = Annotated[int, typer.Option("--max-steps", help="Most tool calls per user.")]
+MaxStepsOption = Annotated[int, typer.Option("--max-steps", min=1, help="Most tool calls per user.")]
 EVAL_METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 
 
-def _settings(k: int, max_steps: int, fusion: str, seed: int) -> Any:
-    from agentrec.agent.fusion import FUSIONS
+def _settings(k: int, max_steps: int, fusion: FusionChoice, seed: int) -> Any:
     from agentrec.agent.policies import RunSettings
-    from agentrec.core.errors import ConfigError
 
-    if fusion not in FUSIONS:
-        raise ConfigError(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
-    if k < 1:
-        raise ConfigError(f"--k must be at least 1, got {k}")
-    if max_steps < 1:
-        raise ConfigError(f"--max-steps must be at least 1, got {max_steps}")
-    return RunSettings(k=k, max_steps=max_steps, fusion=fusion, seed=seed)  # type: ignore[arg-type]
+    return RunSettings(k=k, max_steps=max_steps, fusion=fusion.value, seed=seed)
 
 
 def recommend(
     dataset: Annotated[str, typer.Argument(help="ml-100k | ml-latest-small | a folder name or PATH")],
     user: Annotated[str, typer.Option("--user", help="The user's id in the dataset.")],
-    k: Annotated[int, typer.Option(help="How many items to recommend.")] = 10,
-    policy: Annotated[str, typer.Option(help="agent (LLM) | heuristic (no LLM) | backbone (plain model).")] = "agent",
+    k: Annotated[int, typer.Option(min=1, help="How many items to recommend (at most the catalog's size).")] = 10,
+    policy: Annotated[
+        PolicyChoice, typer.Option(help="agent (LLM) | heuristic (no LLM) | backbone (plain model).")
+    ] = PolicyChoice.agent,
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
     trace: Annotated[bool, typer.Option("--trace", help="Print every step the agent took.")] = False,
-    fusion: FusionOption = "lgbm",
+    fusion: FusionOption = FusionChoice.lgbm,
     backbone: BackboneOption = None,
     max_steps: MaxStepsOption = 7,
-    cache: CacheOption = "on",
+    cache: CacheOption = CacheChoice.on,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the run here.")] = None,
 ) -> None:
     """Recommend k items to one user, with each item's provenance (which tool found it, at what rank).
@@ -58,25 +58,21 @@ def recommend(
     The user's history is everything but their last interaction, which is held out
     and shown, so you can see whether the list would have found it.
     """
-    from agentrec.agent.policies import POLICIES
     from agentrec.agent.service import open_agent
     from agentrec.agent.trace import TraceStore
-    from agentrec.core.errors import ConfigError
     from agentrec.llm.factory import make_chat_model
     from agentrec.recsys.threads import pin_threads
     from agentrec.ui.console import stdout, write_json
 
-    if policy not in POLICIES:
-        raise ConfigError(f"--policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     settings = _settings(k, max_steps, fusion, 0)
     pin_threads()
     needs_llm = policy == "agent" or (fusion == "llm" and policy != "backbone")
-    model = make_chat_model(llm, api_base, cache) if needs_llm else None  # type: ignore[arg-type]
+    model = make_chat_model(llm, api_base, cache.value) if needs_llm else None
     with stdout.status(f"opening {dataset}...") as status:
         service = open_agent(dataset, settings, model, backbone=backbone, progress=lambda m: status.update(m))
         index = service.user_index(user)
         status.update(f"{policy}: recommending for user {user}")
-        run = service.run(index, policy)
+        run = service.run(index, policy.value)
     TraceStore().save([run])
     render_run(run, trace)
     if json_out:
@@ -136,19 +132,19 @@ def render_trace(run: AgentRun) -> None:
 
 def agent_eval(
     dataset: Annotated[str, typer.Argument(help="ml-100k | ml-latest-small | a folder name or PATH")],
-    users: Annotated[int, typer.Option(help="How many test users to sample (seeded).")] = 200,
-    k: Annotated[int, typer.Option(help="Cutoff for every metric.")] = 10,
+    users: Annotated[int, typer.Option(min=1, help="How many test users to sample (seeded; all when fewer).")] = 200,
+    k: Annotated[int, typer.Option(min=1, help="Cutoff for every metric (at most the catalog's size).")] = 10,
     policy: Annotated[
         str, typer.Option(help="Comma-separated policies: backbone,heuristic,agent (backbone is the baseline).")
     ] = "backbone,heuristic,agent",
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
     seed: Annotated[int, typer.Option(help="Seed for the user sample, the bootstrap and the LLM.")] = 0,
-    workers: Annotated[int, typer.Option(help="Processes running the agent (each loads its own LLM).")] = 1,
-    fusion: FusionOption = "lgbm",
+    workers: Annotated[int, typer.Option(min=1, help="Processes running the agent (each loads its own LLM).")] = 1,
+    fusion: FusionOption = FusionChoice.lgbm,
     backbone: BackboneOption = None,
     max_steps: MaxStepsOption = 7,
-    cache: CacheOption = "on",
+    cache: CacheOption = CacheChoice.on,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
 ) -> None:
     """ToolRec's protocol: leave-one-out by time, full ranking, the same seeded users for every policy.
@@ -170,7 +166,7 @@ def agent_eval(
         policies=tuple(p.strip() for p in policy.split(",") if p.strip()),
         llm=llm,
         api_base=api_base,
-        cache=cache,  # type: ignore[arg-type]
+        cache=cache.value,
         workers=workers,
         backbone=backbone,
         settings=_settings(k, max_steps, fusion, seed),
@@ -194,19 +190,19 @@ def agent_eval(
 
         result = run_agent_eval(spec, progress)
     render_agent_eval(result)
-    target = json_out or state_dir("reports") / f"agent-eval-{result['dataset']}-{users}u-seed{seed}.json"
-    write_json(target, result)
+    target = json_out or state_dir("reports") / f"agent-eval-{result.dataset}-{users}u-seed{seed}.json"
+    write_json(target, result.json_data())
 
 
-def render_agent_eval(result: dict[str, Any]) -> None:
+def render_agent_eval(result: AgentEvalReport) -> None:
     from rich.table import Table
 
     from agentrec.ui.console import stdout
 
-    k = result["k"]
+    k = result.k
     table = Table(
-        title=f"{result['dataset']}: {result['users_evaluated']} users, leave-one-out, full ranking @{k}; "
-        f"backbone {result['backbone']}, fusion {result['fusion']}, LLM {result['llm'] or '-'}"
+        title=f"{result.dataset}: {result.users_evaluated} users, leave-one-out, full ranking @{k}; "
+        f"backbone {result.backbone}, fusion {result.fusion}, LLM {result.llm or '-'}"
     )
     table.add_column("policy", style="bold")
     for metric in EVAL_METRICS:
@@ -215,21 +211,20 @@ def render_agent_eval(result: dict[str, Any]) -> None:
     table.add_column("LLM calls/user", justify="right")
     table.add_column("s/user", justify="right")
     table.add_column("re-ask / skip / fallback", justify="right")
-    users = max(1, result["users_evaluated"])
-    for name, entry in result["policies"].items():
-        cells = [f"{entry['metrics'][f'{m}@{k}']:.4f}" for m in EVAL_METRICS]
-        comparison = entry.get("ci_vs_backbone", {}).get(f"ndcg@{k}")
+    users = max(1, result.users_evaluated)
+    for name, entry in result.policies.items():
+        cells = [f"{entry.metrics[f'{m}@{k}']:.4f}" for m in EVAL_METRICS]
+        comparison = (entry.ci_vs_backbone or {}).get(f"ndcg@{k}")
         versus = "-"
         if comparison:
-            colour = "green" if comparison["low"] > 0 else ("red" if comparison["high"] < 0 else "white")
-            versus = f"[{colour}]{comparison['diff']:+.4f} [{comparison['low']:+.4f}, {comparison['high']:+.4f}][/]"
-        rates = entry["rates"]
+            colour = "green" if comparison.low > 0 else ("red" if comparison.high < 0 else "white")
+            versus = f"[{colour}]{comparison.diff:+.4f} [{comparison.low:+.4f}, {comparison.high:+.4f}][/]"
+        rates = entry.rates
         table.add_row(
-            name, *cells, versus, f"{entry['usage']['llm_calls'] / users:.1f}",
-            f"{entry['usage']['seconds'] / users:.2f}",
-            f"{rates['reask']:.0%} / {rates['skipped_step']:.0%} / {rates['fallback']:.0%}",
+            name, *cells, versus, f"{entry.usage.llm_calls / users:.1f}", f"{entry.usage.seconds / users:.2f}",
+            f"{rates.reask:.0%} / {rates.skipped_step:.0%} / {rates.fallback:.0%}",
         )  # fmt: skip
-    wall = result.get("wall_seconds")
-    if wall:
-        table.caption = "wall time: " + ", ".join(f"{phase} {seconds:,.0f} s" for phase, seconds in wall.items())
+    if result.wall_seconds:
+        wall = result.wall_seconds.items()
+        table.caption = "wall time: " + ", ".join(f"{phase} {seconds:,.0f} s" for phase, seconds in wall)
     stdout.print(table)

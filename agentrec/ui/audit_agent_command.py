@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agentrec.ui.agent_commands import ApiBaseOption, BackboneOption, CacheOption, LlmOption
+from agentrec.ui.choices import AuditPolicyChoice, CacheChoice
 
 if TYPE_CHECKING:
     from agentrec.agent.service import AgentService
@@ -21,16 +22,16 @@ def audit_agent(
     sts: Annotated[
         str | None, typer.Option("--sts", help="The text planted in its title (default: a fluent pitch).")
     ] = None,
-    users: Annotated[int, typer.Option(help="How many users for whom the target is a candidate.")] = 30,
+    users: Annotated[int, typer.Option(min=1, help="How many users for whom the target is a candidate.")] = 30,
     fusion: Annotated[str, typer.Option(help="Comma-separated fusion modes to compare.")] = "lgbm,rrf,llm",
     policy: Annotated[
-        str, typer.Option(help="heuristic (tools without an LLM) | agent (the LLM picks tools).")
-    ] = "heuristic",
-    k: Annotated[int, typer.Option(help="Top-k cut-off.")] = 10,
+        AuditPolicyChoice, typer.Option(help="heuristic (tools without an LLM) | agent (the LLM picks tools).")
+    ] = AuditPolicyChoice.heuristic,
+    k: Annotated[int, typer.Option(min=1, help="Top-k cut-off.")] = 10,
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
     backbone: BackboneOption = None,
-    cache: CacheOption = "on",
+    cache: CacheOption = CacheChoice.on,
     seed: Annotated[int, typer.Option(help="Seed for the user order.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
     report: Annotated[
@@ -56,15 +57,11 @@ def audit_agent(
     fusions = tuple(name.strip() for name in fusion.split(",") if name.strip())
     if not fusions or any(name not in FUSIONS for name in fusions):
         raise ConfigError(f"--fusion takes a comma-separated subset of {', '.join(FUSIONS)}, got {fusion!r}")
-    if policy not in ("heuristic", "agent"):
-        raise ConfigError(f"--policy must be heuristic or agent, got {policy!r}")
-    if k < 1:
-        raise ConfigError(f"--k must be at least 1, got {k}")
-    plan = AgentAuditPlan(target=target, sts=sts or DEFAULT_AGENT_STS, fusions=fusions, policy=policy,
+    plan = AgentAuditPlan(target=target, sts=sts or DEFAULT_AGENT_STS, fusions=fusions, policy=policy.value,
                           users=users, seed=seed)  # fmt: skip
     pin_threads()
     needs_llm = policy == "agent" or "llm" in fusions
-    model = make_chat_model(llm, api_base, cache) if needs_llm else None  # type: ignore[arg-type]
+    model = make_chat_model(llm, api_base, cache.value) if needs_llm else None
     with stdout.status(f"opening {dataset}...") as status:
         service = open_agent(dataset, RunSettings(k=k, seed=seed), model, backbone=backbone,
                              progress=lambda m: status.update(m))  # fmt: skip

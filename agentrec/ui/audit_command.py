@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agentrec.ui.choices import CacheChoice, PositionChoice
+
 if TYPE_CHECKING:
     from agentrec.audit.paired_evaluation import PairProgress
     from agentrec.audit.optimizers import OptimizationStep
+    from agentrec.audit.results import AuditReport, PairSummary
     from agentrec.audit.run import AuditResult
 
 
@@ -19,8 +22,8 @@ def audit(
     catalog: Annotated[Path, typer.Argument(help="A JSONL catalog, one product per line (see catalogs/).")],
     target: Annotated[str, typer.Option(help="Name of the product the STS promotes.")],
     optimizer: Annotated[str, typer.Option(help="random | rewrite | gcg.")] = "random",
-    iters: Annotated[int, typer.Option(help="Optimiser budget in iterations.")] = 50,
-    evals: Annotated[int, typer.Option(help="Paired runs (random product orders, clean vs STS).")] = 200,
+    iters: Annotated[int, typer.Option(min=0, help="Optimiser budget in iterations.")] = 50,
+    evals: Annotated[int, typer.Option(min=1, help="Paired runs (random product orders, clean vs STS).")] = 200,
     defence: Annotated[str, typer.Option(help="none | perplexity | paraphrase | sandwich.")] = "none",
     llm: Annotated[str, typer.Option(help="local (default), a .gguf path, or a litellm model name.")] = "local",
     api_base: Annotated[str | None, typer.Option(help="Endpoint of an OpenAI-compatible server.")] = None,
@@ -30,13 +33,17 @@ def audit(
     sts: Annotated[str | None, typer.Option(help="Evaluate this sequence instead of optimising one.")] = None,
     request: Annotated[str | None, typer.Option(help="The user's request (default: from the catalog name).")] = None,
     prefill: Annotated[bool, typer.Option(help="Start the assistant's reply with '1.'.")] = True,
-    max_tokens: Annotated[int, typer.Option(help="Reply length cap of the recommender.")] = 256,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Reply length cap of the recommender.")] = 256,
     field: Annotated[str | None, typer.Option(help="Field of the target the STS goes into (default: last).")] = None,
-    position: Annotated[str, typer.Option(help="end | start | replace (within the field).")] = "end",
-    cache: Annotated[str, typer.Option(help="off | on | replay (the LLM response cache).")] = "on",
-    score_orders: Annotated[int, typer.Option(help="Product orders per optimiser score.")] = 3,
+    position: Annotated[
+        PositionChoice, typer.Option(help="end | start | replace (within the field).")
+    ] = PositionChoice.end,
+    cache: Annotated[CacheChoice, typer.Option(help="off | on | replay (the LLM response cache).")] = CacheChoice.on,
+    score_orders: Annotated[int, typer.Option(min=1, help="Product orders per optimiser score.")] = 3,
     option: Annotated[list[str] | None, typer.Option(help="Optimiser option KEY=VALUE (repeatable).")] = None,
-    workers: Annotated[int, typer.Option(help="Processes for the paired runs (each loads its own LLM).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes for the paired runs (each loads its own LLM).")
+    ] = 1,
 ) -> None:
     """Plant a strategic text sequence in one product and measure, in paired runs, how far it moves.
 
@@ -45,19 +52,16 @@ def audit(
     after, the advantage bars and a Markdown summary.
     """
     from agentrec.audit.run import AuditOptions, AuditProgress, run_audit
-    from agentrec.core.errors import ConfigError
 
-    if position not in ("end", "start", "replace"):
-        raise ConfigError(f"--position must be end, start or replace, got {position!r}")
     options = AuditOptions(
         catalog=catalog, target=target, optimizer=optimizer, iters=iters, evals=evals, defence=defence,
         llm=llm, api_base=api_base, seed=seed, sts=sts, request=request, prefill=prefill,
-        max_tokens=max_tokens, field=field, position=position, cache=cache, score_orders=score_orders,  # type: ignore[arg-type]
+        max_tokens=max_tokens, field=field, position=position.value, cache=cache.value, score_orders=score_orders,
         optimizer_options=_parse_options(option or []), workers=workers,
     )  # fmt: skip
     with AuditBars(iters) as bars:
         result = run_audit(options, AuditProgress(on_step=bars.step, on_phase=bars.phase))
-    render_summary(result.payload)
+    render_summary(result.report)
     _write_outputs(result, report, json_out)
 
 
@@ -66,12 +70,12 @@ def _write_outputs(result: AuditResult, report: Path | None, json_out: Path | No
     from agentrec.llm import run_usage
     from agentrec.ui.console import stderr, write_json
 
-    folder = write_report(result.payload, report or _default_report_folder(result.payload), result.outcomes)
+    folder = write_report(result.report, report or _default_report_folder(result.report), result.outcomes)
     stderr.print(f"[dim]report in {folder}[/dim]")
     if json_out is not None:
-        write_json(json_out, result.payload)
-    # Only chat calls made in this process are metered (the attacker's, the paraphraser's); the paired
-    # runs' own counts, workers included, are in the table's timing line, so an empty meter says nothing.
+        write_json(json_out, result.report.json_data())
+    # Every call is metered (replies, log-probabilities, the attacker's, workers' calls too); a run
+    # that needed no model call (an empty meter) prints no line.
     if run_usage().calls:
         stderr.print(run_usage().summary(), style="dim", markup=False, highlight=False)
 
@@ -88,11 +92,11 @@ def _parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
-def _default_report_folder(payload: dict[str, Any]) -> Path:
+def _default_report_folder(report: AuditReport) -> Path:
     from agentrec.core.paths import state_dir
 
-    slug = re.sub(r"[^0-9A-Za-z]+", "-", f"{Path(payload['catalog']).stem}-{payload['target']}").strip("-").lower()
-    return state_dir("reports", "audit") / f"{slug}-{payload['optimizer']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    slug = re.sub(r"[^0-9A-Za-z]+", "-", f"{Path(report.catalog).stem}-{report.target}").strip("-").lower()
+    return state_dir("reports", "audit") / f"{slug}-{report.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class AuditBars:
@@ -146,33 +150,32 @@ class AuditBars:
         self.bar.__exit__(None, None, None)
 
 
-def render_summary(payload: dict[str, Any]) -> None:
+def render_summary(report: AuditReport) -> None:
     """The paper's table: rank and rates before / after, the advantage, and each defence."""
     from rich.table import Table
 
     from agentrec.ui.console import stdout
 
-    table = Table(title=f"{payload['target']} in {Path(payload['catalog']).name}: {payload['evals']} paired runs")
+    table = Table(title=f"{report.target} in {Path(report.catalog).name}: {report.evals} paired runs")
     for column in ("defence", "side", "top-1 rate", "not rec.", "mean rank", "mean log P", "improved/unch./worse"):
         table.add_column(column, justify="left" if column in ("defence", "side") else "right")
-    sections = {"none": payload, **payload.get("defences", {})}
+    sections: dict[str, PairSummary] = {"none": report, **report.defences}
     for name, result in sections.items():
-        shares = result["advantage"]
-        for side in ("before", "after"):
-            numbers = result[side]
-            low, high = numbers["ci"]["top1_rate"]
-            logprob = "-" if numbers["mean_logprob"] is None else f"{numbers['mean_logprob']:.3f}"
+        shares = result.advantage
+        for side, numbers in (("before", result.before), ("after", result.after)):
+            low, high = numbers.ci["top1_rate"]
+            logprob = "-" if numbers.mean_logprob is None else f"{numbers.mean_logprob:.3f}"
             share_text = (
-                f"{shares['improved']:.1%} / {shares['unchanged']:.1%} / {shares['worsened']:.1%}"
+                f"{shares.improved:.1%} / {shares.unchanged:.1%} / {shares.worsened:.1%}"
                 if side == "after" else ""
             )  # fmt: skip
             table.add_row(
-                name if side == "before" else "", side, f"{numbers['top1_rate']:.3f} [{low:.3f}, {high:.3f}]",
-                f"{numbers['not_recommended_rate']:.3f}", f"{numbers['mean_rank']:.2f}", logprob, share_text,
+                name if side == "before" else "", side, f"{numbers.top1_rate:.3f} [{low:.3f}, {high:.3f}]",
+                f"{numbers.not_recommended_rate:.3f}", f"{numbers.mean_rank:.2f}", logprob, share_text,
             )  # fmt: skip
     stdout.print(table)
-    stdout.print(f"STS ({payload['optimizer']}): {payload['sts']!r}", highlight=False, markup=False)
-    optimization = payload.get("optimization")
+    stdout.print(f"STS ({report.optimizer}): {report.sts!r}", highlight=False, markup=False)
+    optimization = report.optimization
     if optimization:
         stdout.print(
             f"optimiser score ({optimization['score_kind']}): initial {optimization['initial_score']:.3f}, "
@@ -180,10 +183,11 @@ def render_summary(payload: dict[str, Any]) -> None:
             f"{optimization['seconds']:.0f} s",
             highlight=False,
         )
-    timing = payload.get("timing")
+    timing = report.timing
     if timing:
+        rate = "-" if timing.calls_per_s is None else f"{timing.calls_per_s:.2f}"
         stdout.print(
-            f"paired evaluation: {timing['eval_seconds']:.1f} s, {timing['llm_calls']} calls "
-            f"({timing['calls_per_s']:.2f} calls/s), {timing['backend_calls']} computed",
+            f"paired evaluation: {timing.eval_seconds:.1f} s, {timing.llm_calls} calls "
+            f"({rate} calls/s), {timing.backend_calls} computed",
             highlight=False,
         )

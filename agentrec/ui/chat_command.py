@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agentrec.ui.agent_commands import ApiBaseOption, CacheOption
+from agentrec.ui.choices import CacheChoice, resume_id
 
 if TYPE_CHECKING:
     from agentrec.agent.chat.records import ChatSession, ChatStore
@@ -42,14 +43,16 @@ def chat(
         str | None,
         typer.Option("--llm", help="local (embedded SmolLM2-135M, the default), a .gguf path, or a litellm model."),
     ] = None,
-    resume: Annotated[str | None, typer.Option("--resume", help="Continue a saved session (id or file).")] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", callback=resume_id, help="Continue a saved session (id or file).")
+    ] = None,
     backbone: Annotated[
         str | None, typer.Option("--backbone", help=f"Model behind retrieve (default {DEFAULT_BACKBONE}: fast).")
     ] = None,
-    k: Annotated[int, typer.Option(help="Items per answer.")] = 8,
-    steps: Annotated[int, typer.Option("--steps", help="Tool calls the LLM may add per turn.")] = 1,
+    k: Annotated[int, typer.Option(min=1, help="Items per answer.")] = 8,
+    steps: Annotated[int, typer.Option("--steps", min=0, help="Tool calls the LLM may add per turn.")] = 1,
     api_base: ApiBaseOption = None,
-    cache: CacheOption = "on",
+    cache: CacheOption = CacheChoice.on,
 ) -> None:
     """Talk to the agent: "something like Alien but funnier", "no horror", "more like #3", /like 2.
 
@@ -61,7 +64,6 @@ def chat(
     from agentrec.agent.policies import RunSettings
     from agentrec.agent.service import open_agent
     from agentrec.agent.trace import TraceStore
-    from agentrec.core.errors import ConfigError
     from agentrec.llm.factory import BUNDLED_SPEC, LOCAL_SPEC, make_chat_model
     from agentrec.recsys.threads import pin_threads
     from agentrec.ui.console import stderr
@@ -69,10 +71,8 @@ def chat(
     log = _log_to_file()
     # Hugging Face draws a progress bar while the text model loads (in the background): not in a chat.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    if k < 1 or steps < 0:
-        raise ConfigError(f"--k must be at least 1 and --steps at least 0, got {k} and {steps}")
     store = ChatStore()
-    session = store.load(resume) if resume else ChatSession(dataset=dataset, user_id=user)
+    session = store.load(resume) if resume is not None else ChatSession(dataset=dataset, user_id=user)
     _check_resume(session, dataset, user)
     session.llm = llm or session.llm
     session.backbone = backbone or session.backbone or DEFAULT_BACKBONE
@@ -86,7 +86,7 @@ def chat(
 
         def make_model(name: str) -> ChatModel:
             local = name in (LOCAL_SPEC, BUNDLED_SPEC) or name.lower().endswith(".gguf")
-            return make_chat_model(name, None if local else api_base, cache)  # type: ignore[arg-type]
+            return make_chat_model(name, None if local else api_base, cache.value)
 
         model = make_model(session.llm)
         keep_prompt_states(model)
@@ -106,11 +106,14 @@ def _log_to_file() -> Path:
     return path
 
 
-def keep_prompt_states(model: object) -> None:
+def keep_prompt_states(model: ChatModel) -> None:
     """The embedded model keeps its tool prompt and its reply prompt evaluated (a turn uses both)."""
-    keep = getattr(model, "keep_prompt_states", None)  # a LocalChatModel extra; other backends lack it
-    if callable(keep):
-        keep()
+    from typing import cast
+
+    from agentrec.llm.capabilities import KeepsPromptStates, supports
+
+    if supports(model, KeepsPromptStates):  # other backends keep their own state, or none
+        cast(KeepsPromptStates, model).keep_prompt_states()
 
 
 def _check_resume(session: ChatSession, dataset: str, user: str | None) -> None:

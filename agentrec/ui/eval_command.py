@@ -7,21 +7,39 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agentrec.ui.choices import ProtocolChoice, plot_path
+
 if TYPE_CHECKING:
     from agentrec.eval.offline import ModelEvaluation
 
 DEFAULT_MODELS = "mostpop,itemknn,ease"
+# What each protocol that ran means, for the table's caption.
+PROTOCOL_WORDS = {
+    "loo": "leave-one-out by time",
+    "given": "the dataset's own train/test split",
+    "temporal": "one global cut in time",
+    "random": "a seeded random share per user",
+}
 TABLE_METRICS = ("hit", "ndcg", "recall", "mrr", "precision", "map", "coverage", "gini")
 
 
 def evaluate(
     dataset: Annotated[str, typer.Argument(help="ml-100k | ml-latest-small | a folder name or PATH")],
     models: Annotated[str, typer.Option(help="Comma-separated: mostpop,itemknn,ease,als,bpr,sasrec.")] = DEFAULT_MODELS,
-    protocol: Annotated[str, typer.Option(help="loo (leave-one-out by time) | temporal | random | given.")] = "loo",
-    k: Annotated[int, typer.Option(help="Cutoff for every metric.")] = 10,
+    protocol: Annotated[
+        ProtocolChoice,
+        typer.Option(
+            help="auto (the dataset's own train/test split if it ships one, else loo) | loo (leave-one-out "
+            "by time) | temporal | random | given."
+        ),
+    ] = ProtocolChoice.auto,
+    k: Annotated[int, typer.Option(min=1, help="Cutoff for every metric (at most the catalog's size).")] = 10,
     seed: Annotated[int, typer.Option(help="Seed for the random split and the bootstrap.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full results here.")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Write a PNG comparing the models here.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(callback=plot_path, help="Write a chart comparing the models here (.png, .svg or .pdf)."),
+    ] = None,
 ) -> None:
     """Full-ranking evaluation (never sampled negatives; seen items masked) of several models.
 
@@ -36,19 +54,21 @@ def evaluate(
         raise ConfigError("--models is empty; name at least one model")
     for name in names:
         model_class(name)  # fails fast, with the list of known models
-    if k < 1:
-        raise ConfigError(f"--k must be at least 1, got {k}")
-    results, payload = run_evaluation(dataset, names, protocol, k, seed)
-    render_results(results, k, payload["users_evaluated"], dataset, protocol)
+    results, payload = run_evaluation(dataset, names, protocol.value, k, seed)
+    render_results(results, k, payload["users_evaluated"], dataset, payload["protocol"])
     _write_outputs(results, payload, k, json_out, plot)
 
 
 def run_evaluation(
     dataset: str, names: list[str], protocol: str, k: int, seed: int
 ) -> tuple[list[ModelEvaluation], dict[str, Any]]:
-    """Evaluate ``names`` on ``dataset`` with a spinner; return results and the JSON payload."""
+    """Evaluate ``names`` on ``dataset`` with a spinner; return results and the JSON payload.
+
+    The payload's ``protocol`` is the one that ran: ``auto`` resolved to ``given`` or ``loo``.
+    """
     import numpy as np
 
+    from agentrec.data.protocols import resolve_protocol
     from agentrec.data.store import open_dataset
     from agentrec.eval.offline import evaluate_models
     from agentrec.recsys.threads import pin_threads
@@ -57,6 +77,7 @@ def run_evaluation(
     pin_threads()
     with stdout.status(f"opening {dataset}...") as status:
         store = open_dataset(dataset)
+        protocol = resolve_protocol(store, protocol)
         split, results = evaluate_models(store, names, protocol, k, seed, progress=lambda m: status.update(m))
     payload = {
         "dataset": store.name,
@@ -74,7 +95,8 @@ def render_results(results: list[ModelEvaluation], k: int, users: int, dataset: 
 
     from agentrec.ui.console import stdout
 
-    table = Table(title=f"{dataset}, protocol {protocol}, {users:,} test users, full ranking @{k} (95% bootstrap CI)")
+    described = f"{protocol} ({PROTOCOL_WORDS[protocol]})" if protocol in PROTOCOL_WORDS else protocol
+    table = Table(title=f"{dataset}, protocol {described}, {users:,} test users, full ranking @{k} (95% bootstrap CI)")
     table.add_column("model", style="bold")
     for metric in TABLE_METRICS:
         table.add_column(f"{metric}@{k}", justify="right")
@@ -115,6 +137,7 @@ def _write_outputs(
 
         metrics = [f"{m}@{k}" for m in ("hit", "ndcg", "recall", "mrr")]
         path = plot_model_comparison(
-            {r.name: r.metrics for r in results}, {r.name: r.ci for r in results}, metrics, plot
-        )
+            {r.name: r.metrics for r in results}, {r.name: r.ci for r in results}, metrics, plot,
+            title=f"{payload['dataset']}, protocol {payload['protocol']}, full ranking @{k}",
+        )  # fmt: skip
         stderr.print(f"[dim]wrote {path}[/dim]")

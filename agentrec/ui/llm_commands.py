@@ -11,21 +11,22 @@ from typing import Annotated, Any
 
 import typer
 
+from agentrec.ui.choices import CacheChoice
+
 app = typer.Typer(help="Talk to and measure the configured LLM.", no_args_is_help=True)
 
 LlmOption = Annotated[str, typer.Option("--llm", help="local (default), a .gguf path, or a litellm model name.")]
 ApiBaseOption = Annotated[str | None, typer.Option("--api-base", help="Endpoint of an OpenAI-compatible server.")]
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full result here.")]
 CacheOption = Annotated[
-    str, typer.Option("--cache", help="off | on (reuse identical calls) | replay (fail on a call not cached).")
+    CacheChoice, typer.Option("--cache", help="off | on (reuse identical calls) | replay (fail on a call not cached).")
 ]
 
 
 def _backend_kind(model: Any) -> str:
-    from agentrec.llm.local import LocalChatModel
+    from agentrec.llm.capabilities import RunsGgufFile, supports
 
-    backend = getattr(model, "backend", model)
-    return "llama.cpp in-process" if isinstance(backend, LocalChatModel) else "litellm"
+    return "llama.cpp in-process" if supports(model, RunsGgufFile) else "litellm"
 
 
 def _finish(json_out: Path | None, result: dict[str, Any]) -> None:
@@ -43,7 +44,7 @@ def ping(
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
     json_out: JsonOption = None,
-    cache: CacheOption = "off",
+    cache: CacheOption = CacheChoice.off,
 ) -> None:
     """Send one request and show the reply, tokens/s and the backend."""
     from rich.text import Text
@@ -51,7 +52,7 @@ def ping(
     from agentrec.llm import GenerationSettings, Message, make_chat_model
     from agentrec.ui.console import stdout
 
-    model = make_chat_model(llm, api_base=api_base, cache=cache)  # type: ignore[arg-type]  # checked inside
+    model = make_chat_model(llm, api_base=api_base, cache=cache.value)
     turn = model.complete(
         [Message.user("Say hello and name one film you like, in one sentence.")],
         settings=GenerationSettings(max_tokens=48),
@@ -84,7 +85,7 @@ def bench(
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
     json_out: JsonOption = None,
-    repeats: Annotated[int, typer.Option(help="Runs per measurement (median reported).")] = 5,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs per measurement (median reported).")] = 5,
 ) -> None:
     """Measure tokens/s, time to first token, and the overhead against raw llama-cpp-python."""
     from rich.table import Table

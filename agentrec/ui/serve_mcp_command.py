@@ -22,6 +22,7 @@ from agentrec.ui.agent_commands import (
     LlmOption,
     MaxStepsOption,
 )
+from agentrec.ui.choices import CacheChoice, FusionChoice
 
 logger = logging.getLogger("agentrec.serve_mcp")
 
@@ -44,15 +45,19 @@ def serve_mcp(
     http: Annotated[
         int | None,
         typer.Option(
-            "--http", metavar="PORT", help="Serve streamable HTTP at http://127.0.0.1:PORT/mcp instead of stdio."
+            "--http",
+            metavar="PORT",
+            min=0,
+            max=65535,
+            help="Serve streamable HTTP at http://127.0.0.1:PORT/mcp instead of stdio.",
         ),
     ] = None,
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
-    fusion: FusionOption = "lgbm",
+    fusion: FusionOption = FusionChoice.lgbm,
     backbone: BackboneOption = None,
     max_steps: MaxStepsOption = 7,
-    cache: CacheOption = "on",
+    cache: CacheOption = CacheChoice.on,
 ) -> None:
     """Serve the agent's tools and a recommend tool (the whole agent) to MCP clients.
 
@@ -69,24 +74,20 @@ def serve_mcp(
         _log_to_stderr()
         # The text model's loader draws a progress bar; a client's log of this process wants lines.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        options = ServeOptions(dataset, llm, api_base, fusion, backbone, max_steps, cache)
+        options = ServeOptions(dataset, llm, api_base, fusion.value, backbone, max_steps, cache.value)
         _serve(options, listener, channel, started)
 
 
 def _serve(options: ServeOptions, listener: socket.socket | None, channel: BinaryIO | None, started: float) -> None:
     """Open the dataset on the worker thread, then serve on ``listener`` (HTTP) or ``channel`` (stdio)."""
-    from agentrec.agent.fusion import FUSIONS
     from agentrec.agent.policies import RunSettings
     from agentrec.agent.service import open_agent
     from agentrec.agent.trace import TraceStore
-    from agentrec.core.errors import ConfigError
     from agentrec.llm.factory import make_chat_model
     from agentrec.mcp_server.server import build_server, serve_http, serve_stdio
     from agentrec.mcp_server.toolbox import McpToolbox
     from agentrec.recsys.threads import pin_threads
 
-    if options.fusion not in FUSIONS:
-        raise ConfigError(f"--fusion must be one of {', '.join(FUSIONS)}, got {options.fusion!r}")
     settings = RunSettings(max_steps=options.max_steps, fusion=options.fusion)  # type: ignore[arg-type]
     model = make_chat_model(options.llm, options.api_base, options.cache)  # type: ignore[arg-type]
     # One worker thread runs every model call: see agentrec.mcp_server.server.

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agentrec.ui.choices import BackendChoice, resume_id
+
 if TYPE_CHECKING:
-    from agentrec.sim.run import SimulationResult
+    from agentrec.eval.intervals import PairedDifference
+    from agentrec.sim.report import SimulationResult
+    from agentrec.sim.results import FidelityReport
 
 SUMMARY_METRICS = ("ctr", "avg_rating", "exit_page", "session_length", "satisfaction")
+CATALOG_METRICS = ("coverage", "gini", "novelty", "genre_entropy")
 
 
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="A scenario TOML file (see simulations/).")],
-    users: Annotated[int | None, typer.Option(help="Simulate this many users (a seeded sample).")] = None,
-    workers: Annotated[int, typer.Option(help="Processes (or Ray actors) running sessions.")] = 1,
-    backend: Annotated[str, typer.Option(help="local (process pool) | ray (needs the ray extra).")] = "local",
-    resume: Annotated[str | None, typer.Option(help="Resume the run with this id after a crash or kill.")] = None,
+    users: Annotated[
+        int | None, typer.Option(min=1, help="Simulate this many users (a seeded sample; all when fewer).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes (or Ray actors) running sessions.")] = 1,
+    backend: Annotated[
+        BackendChoice, typer.Option(help="local (process pool) | ray (needs the ray extra).")
+    ] = BackendChoice.local,
+    resume: Annotated[
+        str | None, typer.Option(callback=resume_id, help="Resume the run with this id after a crash or kill.")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
 ) -> None:
     """Simulated users built from real data browse pages of recommendations, watch, rate and leave.
@@ -33,7 +45,7 @@ def simulate(
     from agentrec.ui.console import stderr, write_json
 
     pin_threads()
-    options = RunOptions(users=users, workers=workers, backend=backend, resume=resume)
+    options = RunOptions(users=users, workers=workers, backend=backend.value, resume=resume)
     with SimulationProgress() as on_progress:
         result = run_simulation(scenario, options, on_progress)
     render_summary(result)
@@ -42,7 +54,7 @@ def simulate(
         f"report in {result.run_dir / 'report'}[/dim]"
     )
     if json_out:
-        write_json(json_out, result.payload)
+        write_json(json_out, result.summary.json_data())
 
 
 class SimulationProgress:
@@ -90,39 +102,43 @@ def render_summary(result: SimulationResult) -> None:
 
     from agentrec.ui.console import stdout
 
-    payload = result.payload
+    summary = result.summary
     table = Table(
-        title=f"{payload['scenario']} on {payload['dataset']}: {payload['users']} {payload['choice_model']} "
-        f"users x {payload['rounds']} round(s), {payload['sessions']:,} sessions, "
-        f"{payload['events']:,} events, {result.seconds:.1f} s"
+        title=f"{summary.scenario} on {summary.dataset}: {summary.users} {summary.choice_model} "
+        f"users x {summary.rounds} round(s), {summary.sessions:,} sessions, "
+        f"{summary.events:,} events, {result.seconds:.1f} s"
     )
     table.add_column("arm", style="bold")
-    for metric in (*SUMMARY_METRICS, "coverage", "gini", "novelty", "genre_entropy"):
+    for metric in (*SUMMARY_METRICS, *CATALOG_METRICS):
         table.add_column(metric, justify="right")
-    first = next(iter(payload["arms"]), None)
-    for arm, report in payload["arms"].items():
-        cells = []
-        for metric in SUMMARY_METRICS:
-            cells.append(
-                _cell(
-                    report["metrics"].get(metric), report["ci"].get(metric), report.get(f"vs_{first}", {}).get(metric)
-                )
-            )
-        cells += [_number(report["metrics"].get(m)) for m in ("coverage", "gini", "novelty", "genre_entropy")]
+    for arm, report in summary.arms.items():
+        differences = report.versus.differences if report.versus else {}
+        cells = [
+            _cell(report.metrics.value(metric), report.ci.get(metric), differences.get(metric))
+            for metric in SUMMARY_METRICS
+        ]
+        cells += [_number(report.metrics.value(metric)) for metric in CATALOG_METRICS]
         table.add_row(arm, *cells)
     stdout.print(table)
-    for arm, report in payload["arms"].items():
-        line = actions_line(report.get("actions", {}))
+    for arm, report in summary.arms.items():
+        line = actions_line(report.actions)
         if line:
             stdout.print(f"{arm}: {line}")
-    fidelity = payload["fidelity"]
-    if fidelity.get("choice_agreement") is not None:
-        temporal = fidelity.get("temporal", {}).get("choice_agreement")
-        extra = f", temporal (last item) {temporal:.3f}" if temporal is not None else ""
-        stdout.print(
-            f"fidelity vs held-out real behaviour: choice agreement {fidelity['choice_agreement']:.3f} "
-            f"(chance {fidelity['random']['chance']:.2f}){extra}; rating RMSE {fidelity['rating_rmse']:.3f}"
-        )
+    _render_fidelity(summary.fidelity)
+
+
+def _render_fidelity(fidelity: FidelityReport) -> None:
+    from agentrec.ui.console import stdout
+
+    if _number(fidelity.choice_agreement) == "-":  # not measured, or no held-out page
+        return
+    temporal = fidelity.temporal.choice_agreement if fidelity.temporal else None
+    extra = f", temporal (last item) {_number(temporal)}" if temporal is not None else ""
+    chance = f"{fidelity.random.chance:.2f}" if fidelity.random else "-"
+    stdout.print(
+        f"fidelity vs held-out real behaviour: choice agreement {_number(fidelity.choice_agreement)} "
+        f"(chance {chance}){extra}; rating RMSE {_number(fidelity.rating_rmse)}"
+    )
 
 
 # (count key, rate key, words) for the actions line, in the order they are shown
@@ -134,7 +150,7 @@ ACTION_PARTS = (
 )
 
 
-def actions_line(actions: dict[str, float | None]) -> str:
+def actions_line(actions: dict[str, float]) -> str:
     """Detours, posts and feed reads of one arm in a sentence; empty when there were none."""
     sessions = actions.get("sessions") or 1.0
     parts = []
@@ -142,7 +158,7 @@ def actions_line(actions: dict[str, float | None]) -> str:
         done = actions.get(count) or 0.0
         if done:
             watched = actions.get(rate)
-            share = "" if watched is None else f", {watched:.0%} watched"
+            share = "" if watched is None or not math.isfinite(watched) else f", {watched:.0%} watched"
             parts.append(f"{done:.0f} {words} ({done / sessions:.2f}/session{share})")
     if actions.get("posts"):
         parts.append(f"{actions['posts']:.0f} posts")
@@ -150,14 +166,14 @@ def actions_line(actions: dict[str, float | None]) -> str:
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
-def _cell(value: float | None, ci: list[float] | None, versus: dict[str, float] | None) -> str:
+def _cell(value: float, ci: tuple[float, float] | None, versus: PairedDifference | None) -> str:
     text = _number(value)
     if ci:
         text += f"\n[dim]{ci[0]:.3f}-{ci[1]:.3f}[/dim]"
     if versus:
-        colour = "green" if versus["low"] > 0 else ("red" if versus["high"] < 0 else "white")
-        text += f"\n[{colour}]{versus['diff']:+.3f}[/]"
+        colour = "green" if versus.low > 0 else ("red" if versus.high < 0 else "white")
+        text += f"\n[{colour}]{versus.diff:+.3f}[/]"
     return text

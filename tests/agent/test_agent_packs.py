@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from agentrec.agent.context import ToolContext
+from agentrec.agent.dataset_tools import build_registry
 from agentrec.agent.packs import find_pack, generic_pack, read_pack
 from agentrec.agent.service import AgentService
-from agentrec.agent.toolbox import build_registry
 from agentrec.core.errors import ConfigError
 
 USER_TOOL = '''

@@ -1,4 +1,4 @@
-"""@tool builds the schema from the signature and docstring; the registry turns mistakes into hints."""
+"""@tool builds the schema from the signature and docstring; the registry makes mistakes hints and calls steps."""
 
 from __future__ import annotations
 
@@ -7,11 +7,22 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, Field
 
-from agentrec.agent.registry import ToolRegistry, tool
+from agentrec.agent.registry import MAX_OBSERVATION_CHARS, ToolRegistry, ToolResult, tool
 from agentrec.core.errors import ConfigError, ToolRetry
 
 
-class Echo(BaseModel):
+class Echo(ToolResult):
+    text: str
+
+    def observation(self) -> str:
+        return f"echoed {self.text}"
+
+
+class Plain(BaseModel):
+    text: str
+
+
+class Unobservable(ToolResult):
     text: str
 
 
@@ -48,6 +59,65 @@ def test_an_undescribed_argument_is_refused_at_declaration() -> None:
             Args:
             """
             return Echo(text="")
+
+
+def test_a_tool_must_return_a_tool_result_that_says_what_the_model_reads() -> None:
+    def plain(context: object, text: str) -> Plain:
+        """Return a plain model.
+
+        Args:
+            text: anything.
+        """
+        return Plain(text=text)
+
+    def unannotated(context: object, text: str):  # type: ignore[no-untyped-def]
+        """Return nothing declared.
+
+        Args:
+            text: anything.
+        """
+        return Echo(text=text)
+
+    def abstract(context: object, text: str) -> Unobservable:
+        """Return a result without an observation.
+
+        Args:
+            text: anything.
+        """
+        raise AssertionError("never called")
+
+    with pytest.raises(ConfigError, match="plain must be annotated to return a ToolResult subclass, not Plain"):
+        tool(plain)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unannotated must be annotated to return a ToolResult"):
+        tool(unannotated)
+    with pytest.raises(ConfigError, match=r"Unobservable does not define observation\(\)"):
+        tool(abstract)
+
+
+def test_a_tool_may_take_a_public_name_its_function_should_not_have() -> None:
+    def keep_only(context: object, text: str) -> Echo:
+        """Keep a text.
+
+        Args:
+            text: what to keep.
+        """
+        return Echo(text=text)
+
+    declared = tool(name="filter")(keep_only)
+    assert declared.name == "filter" and declared.spec().name == "filter"
+    assert ToolRegistry.of([declared]).call("filter", {"text": "a"}, None).retry_hint is None
+
+
+def test_run_step_records_a_call_as_a_step() -> None:
+    registry = ToolRegistry.of([shout])
+    ok = registry.run_step(3, "shout", {"text": "hi"}, None, thought="why not")
+    assert (ok.step, ok.tool, ok.status, ok.thought) == (3, "shout", "ok", "why not")
+    assert ok.arguments == {"text": "hi"} and ok.observation == "echoed HI " and ok.tool_ms >= 0
+    failed = registry.run_step(4, "shout", {"text": "forbidden"}, None)
+    assert failed.status == "skipped" and failed.observation == "error: pick another text"
+    long = registry.run_step(5, "shout", {"text": "x" * 400, "times": 3}, None)
+    assert len(long.observation) == MAX_OBSERVATION_CHARS  # the step keeps a head; the model reads it whole
+    assert len(registry.call("shout", {"text": "x" * 400, "times": 3}, None).observation) > MAX_OBSERVATION_CHARS
 
 
 def test_a_call_runs_and_mistakes_become_hints() -> None:

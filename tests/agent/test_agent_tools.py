@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agentrec.agent.builtin_tools import BUILTIN, ItemList, ToolResult
+from agentrec.agent.builtin_tools import BUILTIN, ItemList
 from agentrec.agent.context import ToolContext
+from agentrec.agent.dataset_tools import build_registry
+from agentrec.agent.registry import ToolResult
 from agentrec.agent.service import AgentService
-from agentrec.agent.toolbox import build_registry
 from agentrec.agent.workspace import AgentWorkspace
 
 CALLS = {
@@ -105,11 +106,12 @@ def test_the_registry_follows_the_pack(planted_service: AgentService, workspace:
 
 
 def test_ties_at_the_cut_off_go_to_the_lowest_index() -> None:
-    from agentrec.agent.builtin_tools import _top_allowed
+    from agentrec.recsys.base import top_k_allowed
 
     scores = np.array([1.0, 5.0, 3.0, 3.0, 3.0, 3.0, 0.0])
     allowed = np.ones(7, dtype=bool)
     allowed[2] = False
-    assert _top_allowed(scores, allowed, 3).tolist() == [1, 3, 4]
-    assert _top_allowed(scores, allowed, 10).tolist() == [1, 3, 4, 5, 0, 6]
-    assert _top_allowed(scores, ~allowed, 1).tolist() == [2]
+    assert top_k_allowed(scores, allowed, 3).tolist() == [1, 3, 4]
+    assert top_k_allowed(scores, allowed, 10).tolist() == [1, 3, 4, 5, 0, 6]
+    assert top_k_allowed(scores, ~allowed, 1).tolist() == [2]
+    assert top_k_allowed(scores, np.zeros(7, dtype=bool), 3).tolist() == []

@@ -10,8 +10,9 @@ from agentrec.audit.catalog import Catalog
 from agentrec.audit.prompt import RecommenderPrompt, default_request
 from agentrec.audit.ranking import rank_of
 from agentrec.audit.recommender import AuditedRecommender
-from agentrec.llm.cache import CachedChatModel, ResponseStore
+from agentrec.llm.cache import CachedChatModel
 from agentrec.llm.records import AssistantTurn, GenerationSettings, Message
+from agentrec.llm.response_store import ResponseStore
 from agentrec.llm.scripted import ScriptedChatModel
 
 if TYPE_CHECKING:
@@ -38,11 +39,11 @@ def test_first_place_logprob_is_cached_in_memory_and_on_disk(
     first = recommender.first_place_logprob(products, "ColdBrew Master")
     assert first is not None and -40.0 < first < 0.0
     assert recommender.first_place_logprob(products, "ColdBrew Master") == first
-    assert recommender.logprob_calls == 1 and recommender.logprob_requests == 2
+    assert recommender.computed_calls() == 1 and recommender.logprob_requests == 2
     # A new recommender over the same store computes nothing: reruns of an audit are free.
     again = AuditedRecommender(CachedChatModel(local_model, store=ResponseStore(store.path)), prompt)
     assert again.first_place_logprob(products, "ColdBrew Master") == first
-    assert again.logprob_calls == 0
+    assert again.computed_calls() == 0
     # Teacher forcing, no sampling: the model gives exactly the same number again, though llama.cpp
     # now reuses the prompt it evaluated for the first call.
     direct = local_model.logprob(prompt.messages(products), prompt.first_place_text("ColdBrew Master"))
@@ -77,7 +78,7 @@ def test_streaming_stops_at_the_end_of_the_targets_line_and_is_stored(coffee: Ca
     assert rank == 2 and reply == "1. LatteArt Pro - milk.\n2. ColdBrew Master - cold.\n"
     assert backend.taken == 4  # the third line was never generated
     assert recommender.rank(coffee.products, "ColdBrew Master") == (rank, reply)
-    assert backend.taken == 4 and recommender.streamed_calls == 1  # the second answer came from the store
+    assert backend.taken == 4 and recommender.computed_calls() == 1  # the second answer came from the store
     unmentioned, whole = recommender.rank(coffee.products, "QuickBrew Express")
     assert unmentioned == len(coffee.products) + 1 and whole.count("\n") == 3  # read to the end
 

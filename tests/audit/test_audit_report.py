@@ -5,22 +5,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agentrec.audit.paired_evaluation import PairOutcome
+from agentrec.audit.paired_run import PairOutcome
+from agentrec.audit.placement import StsPlacement
 from agentrec.audit.report import write_report
+from agentrec.audit.results import AuditReport, AuditTiming, DefenceResult
 from agentrec.audit.statistics import summarise_pairs
+
+
+def known_report(outcomes: list[PairOutcome]) -> AuditReport:
+    summary = summarise_pairs(outcomes, n_products=3)
+    return AuditReport(
+        catalog="catalogs/shop.jsonl", target="B", optimizer="random", sts="zz", evals=3, **dict(summary),
+        defences={"sandwich": DefenceResult(**dict(summary), details={"prompt_style": "sandwich"})},
+        llm="local/x.gguf", request="r?", prefill="1.", placement=StsPlacement(), seed=0, products=3,
+        optimization=None, pairs=[],
+        timing=AuditTiming(eval_seconds=2.0, pairs=3, llm_calls=12, backend_calls=12, calls_per_s=6.0,
+                           computed_calls_per_s=6.0, seconds_per_pair=0.667),
+    )  # fmt: skip
 
 
 def test_report_folder(tmp_path: Path) -> None:
     outcomes = [PairOutcome((0, 1, 2), b, a, -5.0, -4.0, "1. A", "1. B") for b, a in [(4, 1), (2, 2), (1, 3)]]
-    summary = summarise_pairs(outcomes, n_products=3)
-    payload = {
-        "catalog": "catalogs/shop.jsonl", "target": "B", "optimizer": "random", "sts": "zz", "evals": 3,
-        **summary,
-        "defences": {"sandwich": {**summary, "prompt_style": "sandwich"}},
-        "llm": "local/x.gguf", "request": "r?", "prefill": "1.", "placement": {"field": None, "position": "end"},
-        "timing": {"eval_seconds": 2.0, "llm_calls": 12, "calls_per_s": 6.0, "backend_calls": 12},
-    }  # fmt: skip
-    folder = write_report(payload, tmp_path / "report", outcomes)
+    report = known_report(outcomes)
+    folder = write_report(report, tmp_path / "report", outcomes)
     assert json.loads((folder / "audit.json").read_text())["advantage"]["improved"] == round(1 / 3, 4)
     for chart in ("rank_distribution.png", "advantage.png"):
         assert (folder / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -8,10 +8,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from agentrec.core.worker_pool import run_in_workers, spawn_pool
-from agentrec.llm.records import AssistantTurn, Usage
-from agentrec.llm.usage import run_usage
+from agentrec.core.worker_pool import WorkerHooks, run_in_workers, spawn_pool
 
 
 def test_results_come_back_with_the_index_of_their_item() -> None:
@@ -20,27 +19,47 @@ def test_results_come_back_with_the_index_of_their_item() -> None:
     assert results == {0: 3, 1: 5, 2: 7, 3: 0}
 
 
-def test_workers_get_their_share_of_the_cores_for_the_llm() -> None:
-    with spawn_pool(2, os.getpid) as pool:
-        shares = {value for _, value in run_in_workers(pool, os.getenv, ["AGENTREC_LLM_THREADS"] * 2)}
-    assert shares == {str(max(1, (os.cpu_count() or 1) // 2))}
+class _PoolSizeAndPids(WorkerHooks):
+    """Hooks a test can see: set-up leaves the pool size in the environment, metering sends the worker's pid."""
+
+    def prepare(self, workers: int) -> None:
+        os.environ["TEST_POOL_SIZE"] = str(workers)
+
+    def measure(self, work: Any, item: Any) -> tuple[Any, int]:
+        return work(item), os.getpid()
+
+    def receive(self, metered: int) -> None:
+        _RECEIVED.append(metered)
 
 
-def _two_metered_calls(tokens: int) -> int:
-    """Work that meters two LLM calls in the worker's own process-wide meter."""
-    for _ in range(2):
-        run_usage().record(AssistantTurn(text="ok", usage=Usage(prompt_tokens=tokens), model="fake"))
-    return tokens
+_RECEIVED: list[int] = []
 
 
-def test_calls_metered_in_workers_join_the_parents_usage() -> None:
-    meter = run_usage()
-    before_calls, before_tokens = meter.calls, meter.prompt_tokens
-    with spawn_pool(2, os.getpid) as pool:
-        results = dict(run_in_workers(pool, _two_metered_calls, [10, 20, 30]))
-    assert results == {0: 10, 1: 20, 2: 30}
-    assert meter.calls - before_calls == 6
-    assert meter.prompt_tokens - before_tokens == 2 * (10 + 20 + 30)
+def _pool_size_seen_by_initializer() -> None:
+    # The initialiser runs after the hooks' set-up, so it must already see it.
+    assert os.environ["TEST_POOL_SIZE"] == "2"
+
+
+def test_hooks_prepare_each_worker_before_its_initializer() -> None:
+    with spawn_pool(2, _pool_size_seen_by_initializer, hooks=_PoolSizeAndPids()) as pool:
+        sizes = {value for _, value in run_in_workers(pool, os.getenv, ["TEST_POOL_SIZE"] * 4)}
+    assert sizes == {"2"}
+
+
+def test_what_a_worker_metered_reaches_the_parent_once_per_result() -> None:
+    _RECEIVED.clear()
+    with spawn_pool(2, os.getpid, hooks=_PoolSizeAndPids()) as pool:
+        results = dict(run_in_workers(pool, abs, [-1, -2, -3]))
+        workers = {process.pid for process in pool._processes.values()}
+    assert results == {0: 1, 1: 2, 2: 3}
+    assert len(_RECEIVED) == 3
+    assert set(_RECEIVED) <= workers and os.getpid() not in _RECEIVED
+
+
+def test_without_hooks_a_worker_is_not_prepared() -> None:
+    with spawn_pool(1, os.getpid) as pool:
+        sizes = [value for _, value in run_in_workers(pool, os.getenv, ["TEST_POOL_SIZE"])]
+    assert sizes == [None]
 
 
 _ORPHAN_SCRIPT = """

@@ -38,6 +38,23 @@ def test_changed_source_file_rebuilds(ml1m_folder: Path) -> None:
     assert again.con.execute("SELECT count(*) FROM interactions").fetchone() == (5,)
 
 
+def test_the_dataset_key_names_the_data_and_changes_with_its_files(ml1m_folder: Path) -> None:
+    first = open_dataset(str(ml1m_folder))
+    key = first.key
+    first.close()
+    assert key == f"{ml1m_folder.name}-{first.fingerprint[:12]}"
+    ratings = ml1m_folder / "ratings.dat"
+    ratings.write_text(ratings.read_text() + "3::20::4::978300900\n")
+    again = open_dataset(str(ml1m_folder))
+    assert again.key.startswith(f"{ml1m_folder.name}-") and again.key != key
+
+
+def test_a_build_leaves_only_the_store_beside_it(ml1m_folder: Path) -> None:
+    store = open_dataset(str(ml1m_folder))
+    store.close()
+    assert [p.name for p in store.path.parent.iterdir() if p.name.startswith(f".{store.path.name}")] == []
+
+
 def test_interactions_are_deduplicated_keeping_the_latest(make_folder) -> None:  # type: ignore[no-untyped-def]
     folder = make_folder(
         {"interactions.csv": "user_id,item_id,rating,timestamp\nu,a,1,5\nu,a,4,9\nu,b,3,7\n"}

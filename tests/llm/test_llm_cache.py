@@ -16,7 +16,7 @@ from agentrec.llm import (
     ToolSpec,
     UsageMeter,
 )
-from agentrec.llm.cache import request_key
+from agentrec.llm.response_store import request_key
 from agentrec.llm.local import LocalChatModel
 
 

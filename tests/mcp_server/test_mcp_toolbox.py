@@ -11,10 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from agentrec.agent.policies import RunSettings
-from agentrec.agent.registry import ToolRegistry, tool
+from agentrec.agent.registry import ToolRegistry, ToolResult, tool
 from agentrec.agent.service import AgentService, open_agent
 from agentrec.core.errors import ConfigError
 from agentrec.mcp_server.arguments import mcp_tools
@@ -45,8 +44,24 @@ def test_a_person_is_a_user_and_their_likes_in_order(service: AgentService) -> N
     assert run["user_id"] == "hu1 +2 liked" and not {"c1", "c2"} & {item["item_id"] for item in run["items"]}
 
 
-class Echo(BaseModel):
+def test_a_clients_calls_are_recorded_as_the_agents_are(service: AgentService) -> None:
+    toolbox = McpToolbox(service)
+    assert toolbox.call("retrieve", {"user": "cu4", "k": 3}).error is None
+    refused = toolbox.call("similar", {"user": "cu4", "item": "Completely Unknown Picture"}).error
+    assert refused is not None and "no item matches" in refused
+    invalid = toolbox.call("retrieve", {"user": "cu4", "k": 0}).error  # refused before any pool is touched
+    assert invalid is not None and invalid.startswith("invalid arguments: k:")
+    ok, skipped = toolbox.pools[(service.user_index("cu4"), ())].steps
+    assert (ok.step, ok.thought, ok.status) == (1, "MCP client", "ok")
+    assert ok.observation.startswith("retrieve: 3 items")
+    assert (skipped.step, skipped.status, skipped.observation) == (2, "skipped", f"error: {refused}")
+
+
+class Echo(ToolResult):
     user: str
+
+    def observation(self) -> str:
+        return self.user
 
 
 @tool

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agentrec.core.errors import ConfigError
 from agentrec.data.interactions import Interactions
 from agentrec.recsys.base import Recommender
 from agentrec.recsys.model_store import ModelKey, ModelStore
@@ -76,6 +77,39 @@ def test_personalised_models_recover_the_blocks(
         block = range(0, 10) if user < 20 else range(10, 20)
         top = [item for item, _ in model.recommend(user, 3)]
         assert all(item in block for item in top), (personalised_name, user, top)
+
+
+def test_similar_items_are_ranked_masked_and_never_the_item_itself(
+    model_name: str, fitted_on_blocks: dict[str, Recommender]
+) -> None:
+    model = fitted_on_blocks[model_name]
+    if model_name == "mostpop":  # no notion of item similarity: a clear refusal, not a probe
+        with pytest.raises(ConfigError, match="mostpop cannot say which items are similar"):
+            model.similar_items(3, 5)
+        return
+    for item in (3, 14):
+        ranked = model.similar_items(item, 5)
+        similarities = [similarity for _, similarity in ranked]
+        assert len(ranked) == 5 and item not in [other for other, _ in ranked]
+        assert similarities == sorted(similarities, reverse=True)
+        assert len(model.similar_items(item, 50)) == 19  # every other item, when k asks for more
+    mask = np.zeros(20, dtype=bool)
+    mask[[1, 3, 12, 18]] = True
+    assert sorted(other for other, _ in model.similar_items(3, 10, mask=mask)) == [1, 12, 18]
+    with pytest.raises(ValueError):
+        model.similar_items(20, 5)
+    with pytest.raises(ValueError):
+        model.similar_items(3, 5, mask=np.ones(3, dtype=bool))
+
+
+def test_similar_items_recover_the_blocks(personalised_name: str, fitted_on_blocks: dict[str, Recommender]) -> None:
+    if personalised_name == "sasrec":
+        pytest.skip("SASRec learns orders, not blocks; its item vectors are checked for shape and order above")
+    model = fitted_on_blocks[personalised_name]
+    for item in range(20):
+        block = range(0, 10) if item < 10 else range(10, 20)
+        top = [other for other, _ in model.similar_items(item, 3)]
+        assert all(other in block for other in top), (personalised_name, item, top)
 
 
 def test_mostpop_recovers_popularity(fitted_on_blocks: dict[str, Recommender]) -> None:

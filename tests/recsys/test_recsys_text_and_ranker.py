@@ -52,7 +52,7 @@ def test_text_similarity_follows_the_liked_topic(text_model: Recommender) -> Non
 
 def test_text_search_and_similar_items(text_model: Recommender) -> None:
     assert text_model.search_text("spacecraft and astronauts", 3)[0][0] in range(5)  # type: ignore[attr-defined]
-    similar = text_model.similar_items(5, 3)  # type: ignore[attr-defined]
+    similar = text_model.similar_items(5, 3)
     assert len(similar) == 3 and 5 not in [i for i, _ in similar]
     assert similar[0][0] in range(5, 10)
 

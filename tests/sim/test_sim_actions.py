@@ -19,7 +19,8 @@ from agentrec.sim.choice import SessionState
 from agentrec.sim.events import Event, read_events
 from agentrec.sim.llm_choice import LlmChoice
 from agentrec.sim.memory import Memory
-from agentrec.sim.run import RunOptions, SimulationResult, run_simulation
+from agentrec.sim.report import SimulationResult
+from agentrec.sim.run import RunOptions, run_simulation
 from agentrec.sim.scenario import load_scenario
 from agentrec.sim.session import EventRecorder, UserSession
 from agentrec.sim.voice import UserVoice
@@ -128,15 +129,15 @@ def test_actions_are_logged_and_the_log_does_not_depend_on_workers(ml100k: Path,
     assert set(kinds) >= NEW_KINDS
     for events in sessions(rows).values():
         check_session_shape(events)
-    actions = single.payload["actions"]
+    actions = single.summary.actions
     for kind, key in [("search", "searches"), ("chat", "chats"), ("post", "posts"), ("read_post", "posts_read")]:
         assert actions[key] == kinds.count(kind)
     assert actions["search_results"] == kinds.count("search_result")
     assert 0 < actions["chat_ctr"] <= 1 and actions["feed_watches"] > 0
     double = run_simulation(scenario, RunOptions(workers=2, runs_root=tmp_path / "runs"))
     assert events_of(double) == rows
-    assert {k: v for k, v in double.payload.items() if k != "run_id"} == {
-        k: v for k, v in single.payload.items() if k != "run_id"
+    assert {k: v for k, v in double.summary.json_data().items() if k != "run_id"} == {
+        k: v for k, v in single.summary.json_data().items() if k != "run_id"
     }
 
 
@@ -155,7 +156,7 @@ def test_a_run_resumed_after_a_crash_mid_round_is_exact(ml100k: Path, tmp_path: 
         )
     resumed = run_simulation(scenario, RunOptions(runs_root=crashed_root, resume=reference.run_id))
     assert events_of(resumed) == events_of(reference)
-    assert resumed.payload == reference.payload
+    assert resumed.summary.json_data() == reference.summary.json_data()
 
 
 def test_with_the_actions_off_the_event_log_is_the_one_of_before(ml100k: Path, tmp_path: Path) -> None:
@@ -175,7 +176,7 @@ def test_with_the_actions_off_the_event_log_is_the_one_of_before(ml100k: Path, t
     assert events_of(after) == rows
     assert not {row[4] for row in rows} & NEW_KINDS
     assert not any(row[4] == "watch" and row[5] is None for row in rows)
-    assert before.payload["actions"]["searches"] == 0 and before.payload["actions"]["posts"] == 0
+    assert before.summary.actions["searches"] == 0 and before.summary.actions["posts"] == 0
 
 
 def scripted_reply(messages: list[Message]) -> str:

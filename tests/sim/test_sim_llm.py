@@ -81,7 +81,7 @@ def test_hybrid_users_write_texts_and_a_cached_rerun_is_identical(ml100k: Path, 
     assert min(row[9] for row in interviews) >= 1 and max(row[9] for row in interviews) <= 10
     if any(row[4] == "watch" for row in rows):
         assert any(row[4] == "reflection" and row[10] for row in rows)
-    assert first.payload["metrics"]["tokens"] > 0
+    assert first.summary.metrics.tokens > 0
     second = run_simulation(scenario, RunOptions(runs_root=tmp_path / "runs"))
     assert read_events(second.run_dir / "events.duckdb", second.run_id) == rows
 

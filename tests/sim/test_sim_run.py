@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agentrec.sim.events import read_events
-from agentrec.sim.run import PROGRESS_FILE, RunOptions, SimulationResult, run_simulation
+from agentrec.sim.report import SimulationResult
+from agentrec.sim.run import PROGRESS_FILE, RunOptions, run_simulation
 
 pytestmark = pytest.mark.realdata
 
@@ -36,11 +37,11 @@ def test_event_log_is_identical_for_one_and_two_workers(
     assert single.run_id != double.run_id
     rows = events_of(single)
     assert rows == events_of(double)
-    assert comparable(single.payload) == comparable(double.payload)
+    assert comparable(single.summary.json_data()) == comparable(double.summary.json_data())
     # 12 users x 2 arms x 2 rounds, each session ends with an interview and a session_end
-    assert single.payload["sessions"] == 48
+    assert single.summary.sessions == 48
     assert sum(1 for row in rows if row[4] == "session_end") == 48
-    assert single.payload["events"] == len(rows)
+    assert single.summary.events == len(rows)
     kinds = {row[4] for row in rows}
     assert {"session_start", "impression", "watch", "interview", "session_end"} <= kinds
 
@@ -50,7 +51,7 @@ def test_payload_has_the_public_keys_and_a_report_folder(
 ) -> None:
     scenario = scenario_file(tmp_path, "keys", ml100k, users=10, rounds=2, pages=2)
     result = run_simulation(scenario, RunOptions(runs_root=tmp_path / "runs"))
-    payload = result.payload
+    payload = result.summary.json_data()
     assert {"run_id", "events", "sessions", "metrics", "fidelity", "arms"} <= set(payload)
     assert {"choice_agreement", "rating_rmse"} <= set(payload["fidelity"])
     assert 0.2 < payload["fidelity"]["choice_agreement"] <= 1.0
@@ -102,8 +103,8 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(
     payload = json.loads(out.read_text())
     assert payload["run_id"] == run_dir.name
     assert read_events(run_dir / "events.duckdb", run_dir.name) == events_of(reference)
-    assert payload["events"] == reference.payload["events"]
-    assert comparable(payload) == json.loads(json.dumps(comparable(reference.payload)))
+    assert payload["events"] == reference.summary.events
+    assert comparable(payload) == json.loads(json.dumps(comparable(reference.summary.json_data())))
 
 
 def test_resume_refuses_another_scenario(ml100k: Path, tmp_path: Path, scenario_file: Callable[..., Path]) -> None:

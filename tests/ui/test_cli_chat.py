@@ -267,7 +267,7 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         (("no-such-dataset-anywhere",), "unknown dataset"),
         (("{planted}", "--user", "nobody"), "unknown user id 'nobody'"),
         (("{planted}", "--resume", "0123456789"), "no chat session '0123456789'"),
-        (("{planted}", "--k", "0"), "--k must be at least 1"),
+        # --k 0 and --resume '' are typer's usage errors now: tests/ui/test_cli_edges.py
         (("{planted}", "--llm", "/no/such/model.gguf"), "GGUF model file not found"),
     ],
 )

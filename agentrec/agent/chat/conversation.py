@@ -23,32 +23,28 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel
-
-from agentrec.agent.builtin_tools import filter as filter_tool
-from agentrec.agent.builtin_tools import retrieve, search, similar
+from agentrec.agent.builtin_tools import filter_pool, retrieve, search, similar
+from agentrec.agent.chat.explanations import listed_items
 from agentrec.agent.chat.prompts import MAX_MESSAGE_CHARS, reply_messages, turn_messages
 from agentrec.agent.chat.records import ChatMessage, ChatSession, ListedItem, TurnRecord
+from agentrec.agent.chat.request_rules import Constraints, ParsedRequest, normalise_message, parse_request
+from agentrec.agent.chat.session_context import SessionContext, SessionProfile
 from agentrec.agent.context import ToolContext
-from agentrec.agent.chat.explanations import listed_items
 from agentrec.agent.fusion import FusionName
 from agentrec.agent.loop import StepTally, gather
 from agentrec.agent.policies import RunSettings, finalise
-from agentrec.agent.registry import Tool, ToolRegistry
-from agentrec.agent.chat.request_rules import Constraints, ParsedRequest, normalise_message, parse_request
-from agentrec.agent.chat.session_context import SessionContext, SessionProfile
+from agentrec.agent.progress import Progress
+from agentrec.agent.registry import Tool, ToolRegistry, ToolResult
 from agentrec.agent.trace import AgentRun, AgentStep, TraceStore
 from agentrec.agent.workspace import AgentWorkspace
 from agentrec.core.errors import AgentrecError, ModelBackendError, ToolRetry
 from agentrec.data.records import ItemRecord
 from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings
 
-Progress = Callable[[str], None]
-RULE_TOOLS = ToolRegistry.of([filter_tool, retrieve, similar, search])
+RULE_TOOLS = ToolRegistry.of([filter_pool, retrieve, similar, search])
 # Hard constraints come only from the person's words (the rules): a small model that calls
 # filter(genres=["Horror"]) after "no horror" would otherwise empty the list of what was asked.
 # item_info adds nothing to the pool. Dropping both also halves the tool prompt.
@@ -121,9 +117,7 @@ class ChatAgent:
         The REPL runs this in the background while the person types; a failure here is
         harmless (the first turn meets it again and reports it).
         """
-        text_model = self.workspace.models.text
-        if text_model is not None and hasattr(text_model, "search_text"):
-            text_model.search_text("warm up", 1)
+        self.workspace.warm_up()
         if self.model is None:
             return
         context = SessionContext.open(self.workspace, SessionProfile(), "warm-up")
@@ -259,16 +253,7 @@ class ChatAgent:
     ) -> AgentStep:
         context.step = index
         tally.announce(f"running {name}")
-        outcome = RULE_TOOLS.call(name, arguments, context)
-        observation = outcome.retry_hint or ""
-        if outcome.result is not None:
-            observe = getattr(outcome.result, "observation", None)
-            observation = str(observe()) if callable(observe) else outcome.result.model_dump_json()
-        return AgentStep(
-            step=index, thought=f"rule: {why}", tool=name, arguments=arguments,
-            status="ok" if outcome.retry_hint is None else "skipped",
-            observation=observation[:500], tool_ms=outcome.milliseconds,
-        )  # fmt: skip
+        return RULE_TOOLS.run_step(index, name, arguments, context, thought=f"rule: {why}")
 
     def _reply(
         self,
@@ -302,11 +287,8 @@ class ChatAgent:
             ChatMessage(role="user", text=record.request),
             ChatMessage(role="assistant", text=f"{record.reply}\n{titles}".strip()),
         ]
-        if self.traces is not None:
-            try:
-                self.traces.save([run])
-            except AgentrecError as error:  # a locked trace file must not cost the person their answer
-                record.problems.append(f"the steps were not saved to the trace store: {error}")
+        if self.traces is not None and (problem := self.traces.try_save(run)):
+            record.problems.append(f"the steps were not saved to the trace store: {problem}")
 
 
 def refusing_repeats(declared: Tool) -> Tool:
@@ -316,7 +298,7 @@ def refusing_repeats(declared: Tool) -> Tool:
     pool such a copy only doubles the weight of a list that is already there.
     """
 
-    def guarded(context: ToolContext, **arguments: Any) -> BaseModel:
+    def guarded(context: ToolContext, **arguments: Any) -> ToolResult:
         before = len(context.pool.lists)
         result = declared.function(context, **arguments)
         if len(context.pool.lists) > before:

@@ -11,7 +11,6 @@ reads it back.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
@@ -22,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agentrec.agent.chat.request_rules import Constraints
 from agentrec.core.errors import ConfigError
+from agentrec.core.files import write_atomically
 from agentrec.core.paths import state_dir
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -115,10 +115,7 @@ class ChatStore:
         """Write ``session`` (to its own file unless ``path`` is given); return where it went."""
         target = (path or self.path(session.session_id)).expanduser()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            temporary.write_text(session.model_dump_json(indent=1), encoding="utf-8")
-            os.replace(temporary, target)
+            write_atomically(target, session.model_dump_json(indent=1))
         except OSError as error:
             raise ConfigError(f"cannot write the chat session to {target}: {error.strerror or error}") from None
         return target

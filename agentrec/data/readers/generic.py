@@ -132,6 +132,17 @@ def _read_interactions(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     ).fetchone()
     if null_ids and null_ids[0]:
         raise DataError(f"{path}: {null_ids[0]} row(s) have an empty user_id or item_id")
+    _check_timestamps(con, path)
+
+
+def _check_timestamps(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A negative epoch is a broken export (or a sign error), never an event before 1970 we can order by."""
+    row = con.execute("SELECT rowid, ts FROM raw_interactions WHERE ts < 0 ORDER BY rowid LIMIT 1").fetchone()
+    if row is None:
+        return
+    # rowid 0 is the first data row: line 2 of a CSV (after its header); other formats count rows from 1
+    where = f"{path}:{row[0] + 2}" if path.suffix == ".csv" else f"{path}: row {row[0] + 1}"
+    raise DataError(f"{where}: negative timestamp {row[1]}; timestamps are seconds since 1970")
 
 
 def _timestamp_expression(con: duckdb.DuckDBPyConnection, column: str | None) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agentrec.agent.chat.records import ChatSession, ChatStore
 from agentrec.agent.chat.conversation import ChatAgent, ChatInputError, ChatSettings, TurnResult
+from agentrec.agent.chat.records import ChatSession, ChatStore
 from agentrec.agent.service import AgentService
 from agentrec.agent.trace import TraceStore
 from agentrec.agent.workspace import AgentWorkspace

@@ -1,0 +1,71 @@
+"""The records of the agent-eval JSON (keys as DESIGN.md's CLI contract names them)."""
+
+from __future__ import annotations
+
+from agentrec.core.json_records import JsonFloat, JsonRecord
+from agentrec.eval.intervals import PairedDifference
+
+
+class PolicyUsage(JsonRecord):
+    """LLM use of one policy over all its users."""
+
+    llm_calls: int
+    tokens: int
+    seconds: JsonFloat
+    cost_usd: JsonFloat = 0.0
+
+
+class PolicyRates(JsonRecord):
+    """Shares of steps re-asked or skipped, and of users that fell back to or were filled from the backbone."""
+
+    reask: JsonFloat
+    skipped_step: JsonFloat
+    fallback: JsonFloat
+    filled: JsonFloat
+
+
+class PolicyReport(JsonRecord):
+    """One policy: mean metrics with bootstrap CIs, usage, rates, and (not for the backbone) paired CIs."""
+
+    metrics: dict[str, JsonFloat]
+    ci: dict[str, tuple[JsonFloat, JsonFloat]]
+    usage: PolicyUsage
+    rates: PolicyRates
+    ungrounded_items: int
+    median_tool_ms: JsonFloat | None
+    ci_vs_backbone: dict[str, PairedDifference] | None = None
+
+    # The backbone is not compared with itself: its entry has no ``ci_vs_backbone`` key at all.
+    omitted_when_none = ("ci_vs_backbone",)
+
+
+class UserRow(JsonRecord):
+    """One user's run under one policy."""
+
+    user: str
+    policy: str
+    items: list[str]
+    target: str | None
+    hit: bool
+    trace_id: str
+    llm_calls: int
+    tokens: int
+    seconds: JsonFloat
+    tool_calls: int
+    fallback: bool
+
+
+class AgentEvalReport(JsonRecord):
+    """The agent-eval result: settings, one report per policy, every user's row, wall time per phase."""
+
+    dataset: str
+    k: int
+    users_evaluated: int
+    seed: int
+    llm: str | None
+    backbone: str
+    fusion: str
+    max_steps: int
+    policies: dict[str, PolicyReport]
+    per_user: list[UserRow]
+    wall_seconds: dict[str, JsonFloat] = {}
