@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from agentrec.agent.chat.records import ChatSession
 from agentrec.agent.chat.conversation import ChatAgent, ChatSettings
+from agentrec.agent.chat.records import ChatSession
 from agentrec.agent.policies import RunSettings
 from agentrec.agent.service import open_agent
 from agentrec.agent.trace import TraceStore
 from agentrec.llm.factory import make_chat_model
+from agentrec.llm.local import LocalChatModel
 from agentrec.recsys.threads import pin_threads
 
 HERE = Path(__file__).resolve().parent
@@ -124,11 +125,13 @@ def run(state_cache: bool, steps: int) -> dict[str, Any]:
     started = time.perf_counter()
     service = open_agent("ml-100k", RunSettings(k=8, fusion="rrf"), backbone="ease")
     model = make_chat_model("local", cache="off")
-    model.loaded  # noqa: B018  # loads the GGUF now, so the first turn measures a turn
+    local = model.backend
+    assert isinstance(local, LocalChatModel)
+    local.loaded  # noqa: B018  # loads the GGUF now, so the first turn measures a turn
     if state_cache:
         model.keep_prompt_states()  # as the REPL does
     else:
-        model.loaded.llama.set_cache(None)  # the model is shared within the process
+        local.loaded.llama.set_cache(None)  # the model is shared within the process
     startup = time.perf_counter() - started
     traces = TraceStore(Path(tempfile.mkdtemp()) / "traces.duckdb")
     timer = ReplyTimer(model)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from agentrec.core.json_records import JsonFloat, JsonRecord
 from agentrec.eval.intervals import PairedDifference
 
@@ -68,4 +70,4 @@ class AgentEvalReport(JsonRecord):
     max_steps: int
     policies: dict[str, PolicyReport]
     per_user: list[UserRow]
-    wall_seconds: dict[str, JsonFloat] = {}
+    wall_seconds: dict[str, JsonFloat] = Field(default_factory=dict)

@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel
 
 from agentrec.agent import AgentRun, AgentService
 from agentrec.agent.planting import planted_text
 from agentrec.core.errors import ConfigError
+from agentrec.core.json_records import JsonFloat, JsonRecord
 from agentrec.eval.bootstrap import paired_bootstrap
 
 FUSIONS: tuple[str, ...] = ("lgbm", "rrf", "llm")
@@ -38,7 +38,7 @@ class AgentAuditPlan:
     seed: int = 0
 
 
-class UserOutcome(BaseModel):
+class UserOutcome(JsonRecord):
     """One user's target rank (k+1 when absent) per fusion, clean and planted."""
 
     user_id: str
@@ -49,24 +49,24 @@ class UserOutcome(BaseModel):
     trace_after: str
 
 
-class FusionOutcome(BaseModel):
+class FusionOutcome(JsonRecord):
     """How one fusion mode's top-k treated the target, before and after planting."""
 
     fusion: str
     users: int
-    topk_rate_before: float
-    topk_rate_after: float
-    topk_diff_ci: tuple[float, float]
-    top1_rate_before: float
-    top1_rate_after: float
-    mean_rank_before: float
-    mean_rank_after: float
-    improved: float
-    unchanged: float
-    worsened: float
+    topk_rate_before: JsonFloat
+    topk_rate_after: JsonFloat
+    topk_diff_ci: tuple[JsonFloat, JsonFloat]
+    top1_rate_before: JsonFloat
+    top1_rate_after: JsonFloat
+    mean_rank_before: JsonFloat
+    mean_rank_after: JsonFloat
+    improved: JsonFloat
+    unchanged: JsonFloat
+    worsened: JsonFloat
 
 
-class AgentAuditReport(BaseModel):
+class AgentAuditReport(JsonRecord):
     """The full result: per-fusion outcomes plus every user's ranks."""
 
     dataset: str

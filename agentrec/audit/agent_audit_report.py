@@ -12,7 +12,7 @@ def write_agent_audit_report(report: AgentAuditReport, folder: Path) -> list[Pat
     """Write ``report.json``, ``topk_by_fusion.png`` and ``summary.md`` into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "report.json", folder / "topk_by_fusion.png", folder / "summary.md"]
-    paths[0].write_text(json.dumps(report.model_dump(), indent=2) + "\n", encoding="utf-8")
+    paths[0].write_text(json.dumps(report.json_data(), indent=2) + "\n", encoding="utf-8")
     _plot_topk(report, paths[1])
     paths[2].write_text(summary_markdown(report), encoding="utf-8")
     return paths

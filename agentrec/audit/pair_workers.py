@@ -22,7 +22,7 @@ from agentrec.core.worker_pool import run_in_workers, spawn_pool
 from agentrec.llm.cache import CacheMode
 from agentrec.llm.worker_hooks import LLM_WORKERS
 
-PairProgress = Callable[[int, int], None]
+PairProgress = Callable[[int, int], None]  # (pairs done, pairs in all)
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,17 @@ and target. With ``workers`` > 1, pairs run in parallel processes
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from agentrec.audit.catalog import Catalog, ProductOrder
 from agentrec.audit.defences import Defence, NoDefence
-from agentrec.audit.pair_workers import ChatSpec, PairJob, run_pairs_in_workers
+from agentrec.audit.pair_workers import ChatSpec, PairJob, PairProgress, run_pairs_in_workers
 from agentrec.audit.paired_run import PairOutcome, evaluate_pair
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 from agentrec.audit.recommender import AuditedRecommender
 
-PairProgress = Callable[[int, int], None]  # (pairs done, pairs in all)
 # The evaluation's orders come from their own stream of the seed, so an optimiser seeded
 # with the same number never scores its candidates on the orders it is evaluated on.
 _EVALUATION_STREAM = 1

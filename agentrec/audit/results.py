@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from agentrec.audit.placement import StsPlacement
 from agentrec.core.json_records import JsonFloat, JsonRecord, JsonTree
@@ -45,12 +45,13 @@ class PairSummary(JsonRecord):
 class DefenceResult(PairSummary):
     """The paired numbers under a defence; ``details`` (what the defence adds) sit beside them in the JSON."""
 
-    details: JsonTree = {}
+    details: JsonTree = Field(default_factory=dict)
 
     @model_serializer(mode="wrap")
     def _flatten_details(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return data | data.pop("details")
+        details: dict[str, Any] = data.pop("details")
+        return data | details
 
 
 class AuditTiming(JsonRecord):
@@ -83,7 +84,7 @@ class AuditReport(PairSummary):
     optimizer: str
     sts: str
     evals: int
-    defences: dict[str, DefenceResult] = {}
+    defences: dict[str, DefenceResult] = Field(default_factory=dict)
     llm: str
     request: str
     prefill: str

@@ -26,8 +26,8 @@ from agentrec.audit.optimizers import (
     StsProblem,
     build_optimizer,
 )
-from agentrec.audit.pair_workers import ChatSpec
-from agentrec.audit.paired_evaluation import PairedSetup, PairProgress, Parallelism, paired_rank_evaluation
+from agentrec.audit.pair_workers import ChatSpec, PairProgress
+from agentrec.audit.paired_evaluation import PairedSetup, Parallelism, paired_rank_evaluation
 from agentrec.audit.paired_run import PairOutcome
 from agentrec.audit.placement import StsPlacement, StsPosition
 from agentrec.audit.prompt import DEFAULT_PREFILL, RecommenderPrompt, default_request

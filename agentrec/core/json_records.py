@@ -49,7 +49,7 @@ class JsonRecord(BaseModel):
     def _omit_missing(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         for name in self.omitted_when_none:
-            if data.get(name) is None:
+            if getattr(self, name) is None:  # the value, not its dump: a NaN is still written, as null
                 data.pop(name, None)
         return data
 

@@ -78,7 +78,7 @@ def resampled_means_of_columns(columns: FloatArray, n_resamples: int, seed: int)
     for start in range(0, n_resamples, batch):
         stop = min(start + batch, n_resamples)
         indices = rng.integers(0, n, size=(stop - start, n))
-        # gather in cache-sized blocks of resamples: the same means, 2x faster than one
+        # gather in cache-sized blocks of resamples: the same means, faster than one
         # (n_resamples x n_users) temporary per metric that spills to main memory
         step = max(1, _GATHER_INDICES_PER_BLOCK // n)
         for block in range(0, stop - start, step):

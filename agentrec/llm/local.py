@@ -127,8 +127,8 @@ def default_thread_count() -> int:
     """Threads for llama.cpp: ``AGENTREC_LLM_THREADS``, else one less than the cores (1 to 4).
 
     llama.cpp threads meet at a barrier after every layer, so one thread that
-    loses its core stalls them all. Measured on 2 busy cores (bench/llm.py):
-    1 thread decoded 26 tokens/s, 2 threads 6 tokens/s. Leaving a core free
+    loses its core stalls them all: on 2 busy cores one thread decodes several times
+    faster than two (bench/README.md, "LLM layer"). Leaving a core free
     also keeps the Python side (grammar sampling, DuckDB, tools) responsive.
     """
     configured = os.environ.get("AGENTREC_LLM_THREADS")
@@ -244,8 +244,8 @@ class LocalChatModel:
         llama.cpp keeps the state of the last prompt only, so two prompts used in
         turn (a chat's tool step and its reply) re-evaluate their shared prefix on
         every switch; with this, the longest cached prefix is restored instead.
-        Measured in a chat on ml-100k (bench/README.md): median turn 14.1 s without,
-        5.8 s with. Opt-in, because a restored prefix is evaluated in different
+        In a chat on ml-100k this more than halves the median turn (bench/README.md,
+        "Chat turn latency"). Opt-in, because a restored prefix is evaluated in different
         batches than a fresh one, so greedy replies can differ in the last digits
         of a near tie; callers that compare runs keep the default.
         """

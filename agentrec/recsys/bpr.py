@@ -5,7 +5,7 @@ item embeddings with Xavier-normal init, no bias, no weight decay; Adam at lr 1e
 batches of 2,048 (user, positive, negative) triples, every training interaction once
 per epoch with one negative drawn uniformly from the items the user has not seen;
 early stopping on full-ranking validation NDCG with a patience of 10. implicit's SGD
-BPR (lr .01, 200 epochs, no stopping) stayed 32% below this on ml-1m-implicit.
+BPR (lr .01, 200 epochs, no stopping) stayed well below this on ml-1m-implicit (bench/README.md).
 
 Batches are whole tensors (one gather, one fused loss, one Adam step), and the
 negatives of an epoch are drawn at once with vectorised rejection sampling.
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 class BPRConfig(ModelConfig):
     """RecBole's BPR defaults. Without validation data, training runs exactly ``max_epochs``.
 
-    ``num_threads`` is 1: on 2,048 x 64 batches a second torch thread gained only ~10%
+    ``num_threads`` is 1: on 2,048 x 64 batches a second torch thread gained little
     and made results vary from run to run (bench/README.md, Threads); ``None`` leaves
     the process setting alone.
     """
@@ -121,8 +121,8 @@ class FusedAdam:
 
     The kernel is the one ``torch.optim.Adam(fused=True)`` runs, so the updates are the
     same; called directly because ``torch.optim``'s first ``step`` imports
-    ``torch._dynamo`` (2-5 s measured here on a busy machine, per process), and the
-    fused kernel is 2.8x faster than Adam written as element-wise tensor ops.
+    ``torch._dynamo`` (seconds per process), and the fused kernel is faster than Adam
+    written as element-wise tensor ops (bench/README.md).
     """
 
     def __init__(self, params: list[torch.Tensor], lr: float, weight_decay: float) -> None:

@@ -1,7 +1,7 @@
 """EASE (Steck, 2019): a closed-form item-item linear autoencoder with a zero diagonal.
 
 ``B = I - P diag(1/diag(P))`` with ``P = (X^T X + lambda I)^-1``; scores are ``X_u B``.
-The dense Gram inverse costs O(items^3): about 3 s for 3.7k items on two cores.
+The dense Gram inverse costs O(items^3) (fit times per dataset: bench/README.md).
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     regularised = np.array(gram, order="F")  # LAPACK works in place on a Fortran-ordered copy
     regularised[np.diag_indices_from(regularised)] += l2
     # The regularised Gram is symmetric positive definite: Cholesky, then the inverse from
-    # the factor (potri) is about n^3 flops against 2.3 n^3 for solving against I; measured
-    # 1.5-1.9x faster on ml-1m's 3.6k items, with weights equal to 1e-16.
+    # the factor (potri) is about n^3 flops against 2.3 n^3 for solving against I, and
+    # faster in practice, with weights equal to 1e-16 (bench/README.md).
     potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (regularised,))
     factor, info = potrf(regularised, lower=False, overwrite_a=True, clean=True)
     if info != 0:

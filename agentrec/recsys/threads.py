@@ -1,11 +1,11 @@
 """Deliberate thread counts for BLAS, torch, faiss and LightGBM on a small machine.
 
 Each library otherwise sizes its own pool to the core count, and on two cores the
-pools fight each other. Measured here (``bench/README_recsys.md``), 2 threads vs 1:
-faiss single-query search 28x slower, faiss batch search 1.6x slower, LightGBM
-LambdaRank 2.5x slower; EASE's Gram inverse 5-13% faster, a SASRec epoch 1.7-2x
-faster. The defaults below follow; override them with ``ThreadPlan`` or the
-``AGENTREC_THREADS`` environment variable (one number for every library).
+pools fight each other. With 2 threads instead of 1, faiss search (single queries
+most of all) and LightGBM LambdaRank run slower, EASE's Gram inverse and SASRec epochs
+faster (figures: bench/README.md, "Threads: 1 vs 2"). The defaults below follow;
+override them with ``ThreadPlan`` or the ``AGENTREC_THREADS`` environment variable
+(one number for every library).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def pin_threads(plan: ThreadPlan | None = None) -> ThreadPlan:
         sys.modules["torch"].set_num_threads(plan.torch)
     # faiss last: when torch was imported first, faiss's OpenMP calls resolve to torch's
     # libgomp, so whichever is set last holds for both, and faiss's single-query search
-    # suffers most from a second thread (28x). Torch models pin their own count in fit.
+    # suffers most from a second thread (bench/README.md). Torch models pin their own count in fit.
     import faiss
 
     faiss.omp_set_num_threads(plan.faiss)
@@ -71,8 +71,8 @@ def repin_torch() -> None:
     """Give torch the pinned plan's thread count if torch was imported after ``pin_threads``.
 
     Commands pin before they know whether a torch model will load; without this, a
-    worker asked to use one thread would run SASRec on every core (measured under
-    load: single-user scoring 2 ms -> 81 ms).
+    worker asked to use one thread would run SASRec on every core, and single-user
+    scoring slows down by an order of magnitude under load (bench/README.md).
     """
     if _PINNED is not None and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(_PINNED.torch)

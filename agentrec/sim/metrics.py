@@ -17,6 +17,7 @@ Arms are compared on the same users with paired bootstrap intervals.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import duckdb
 import numpy as np
 import numpy.typing as npt
@@ -191,9 +192,7 @@ def behaviour(rows: list[SessionRow], shown: list[tuple[str, int, str, str]], it
     return BehaviourMetrics(**session_means(rows), **catalog_metrics(shown, items))
 
 
-def arm_report(
-    rows: list[SessionRow], shown: list[tuple[str, int, str, str]], items: SimItems, seed: int
-) -> ArmReport:
+def arm_report(rows: list[SessionRow], shown: list[tuple[str, int, str, str]], items: SimItems, seed: int) -> ArmReport:
     """One arm: metrics over all its sessions, bootstrap CIs over users, and per-round metrics."""
     users = per_user(rows)
     cis = metric_cis({m: list(v.values()) for m, v in users.items() if len(v) >= 2}, n_resamples=1000, seed=seed)
@@ -246,9 +245,7 @@ class RunMetrics:
     session_rows: list[SessionRow]
 
 
-def run_metrics(
-    con: duckdb.DuckDBPyConnection, run_id: str, arms: list[str], items: SimItems, seed: int
-) -> RunMetrics:
+def run_metrics(con: duckdb.DuckDBPyConnection, run_id: str, arms: list[str], items: SimItems, seed: int) -> RunMetrics:
     """Behaviour overall, per arm, and of each arm against the first."""
     rows = session_rows(con, run_id)
     shown = impressions(con, run_id)

@@ -71,7 +71,7 @@ def audit_agent(
     write_agent_audit_report(result, folder)
     stderr.print(f"[dim]report in {folder}[/dim]")
     if json_out:
-        write_json(json_out, result.model_dump())
+        write_json(json_out, result.json_data())
 
 
 def _run_with_progress(service: AgentService, plan: AgentAuditPlan) -> AgentAuditReport:

@@ -12,8 +12,8 @@ import typer
 from agentrec.ui.choices import CacheChoice, PositionChoice
 
 if TYPE_CHECKING:
-    from agentrec.audit.paired_evaluation import PairProgress
     from agentrec.audit.optimizers import OptimizationStep
+    from agentrec.audit.pair_workers import PairProgress
     from agentrec.audit.results import AuditReport, PairSummary
     from agentrec.audit.run import AuditResult
 

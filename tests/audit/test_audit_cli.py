@@ -76,5 +76,6 @@ def test_tiny_real_audit_writes_the_contract(tmp_path: Path) -> None:
     assert payload["optimizer"] == "given" and payload["evals"] == 1
     assert set(payload["defences"]) == {"sandwich"}
     assert payload["timing"]["llm_calls"] == 4  # two generations and two log-probabilities
+    assert "LLM usage: 8 calls" in result.stderr  # and as many again with the sandwich defence
     assert {p.name for p in report.iterdir()} >= {"audit.json", "rank_distribution.png", "advantage.png", "summary.md"}
     assert "top-1 rate" in result.stdout

@@ -14,10 +14,11 @@ NAN = float("nan")
 
 
 class Inner(JsonRecord):
-    omitted_when_none = ("note",)
+    omitted_when_none = ("note", "spread")
 
     value: JsonFloat
     note: str | None = None
+    spread: JsonFloat | None = None
 
 
 class Outer(JsonRecord):
@@ -46,6 +47,7 @@ def test_every_non_finite_float_is_written_as_null() -> None:
 def test_a_field_omitted_when_none_has_no_key_but_is_written_when_set() -> None:
     assert Inner(value=1.0).json_data() == {"value": 1.0}
     assert Inner(value=1.0, note="n").json_data() == {"value": 1.0, "note": "n"}
+    assert Inner(value=1.0, spread=NAN).json_data() == {"value": 1.0, "spread": None}  # measured, but NaN
 
 
 def test_an_unknown_key_is_refused_and_a_record_is_frozen() -> None:
@@ -53,7 +55,7 @@ def test_an_unknown_key_is_refused_and_a_record_is_frozen() -> None:
         Inner(value=1.0, extra=2)  # type: ignore[call-arg]
     record = Inner(value=1.0)
     with pytest.raises(ValidationError):
-        record.value = 2.0  # type: ignore[misc]
+        record.value = 2.0
 
 
 def test_helpers() -> None:

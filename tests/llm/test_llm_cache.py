@@ -16,8 +16,8 @@ from agentrec.llm import (
     ToolSpec,
     UsageMeter,
 )
-from agentrec.llm.response_store import request_key
 from agentrec.llm.local import LocalChatModel
+from agentrec.llm.response_store import request_key
 
 
 class PickGenre(BaseModel):

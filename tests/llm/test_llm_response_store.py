@@ -45,9 +45,7 @@ def test_a_cache_overwritten_with_garbage_is_set_aside_and_rebuilt(
     assert path.with_name("cache.duckdb.corrupt").read_bytes().startswith(b"not a database")
 
 
-def test_a_truncated_cache_is_set_aside_when_a_read_fails(
-    state_home: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_truncated_cache_is_set_aside_when_a_read_fails(state_home: Path, caplog: pytest.LogCaptureFixture) -> None:
     import duckdb
 
     path = cache_file(state_home)

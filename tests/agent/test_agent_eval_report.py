@@ -1,0 +1,57 @@
+"""The agent-eval JSON record: the keys scripts read (DESIGN.md, "JSON outputs"), and NaN written as null."""
+
+from __future__ import annotations
+
+import json
+
+from agentrec.agent.eval_report import AgentEvalReport, PolicyRates, PolicyReport, PolicyUsage, UserRow
+from agentrec.eval.intervals import PairedDifference
+
+NAN = float("nan")
+# Every key agent-eval wrote before its result became a record (DESIGN.md's keys among them).
+TOP_KEYS = {
+    "dataset", "k", "users_evaluated", "seed", "llm", "backbone", "fusion", "max_steps", "policies", "per_user",
+    "wall_seconds",
+}  # fmt: skip
+POLICY_KEYS = {"metrics", "ci", "usage", "rates", "ungrounded_items", "median_tool_ms"}
+ROW_KEYS = {
+    "user", "policy", "items", "target", "hit", "trace_id", "llm_calls", "tokens", "seconds", "tool_calls", "fallback",
+}  # fmt: skip
+
+
+def report_with_nans() -> AgentEvalReport:
+    backbone = PolicyReport(
+        metrics={"ndcg@10": 0.2, "recall@10": NAN}, ci={"ndcg@10": (0.1, NAN)},
+        usage=PolicyUsage(llm_calls=0, tokens=0, seconds=0.5), ungrounded_items=0, median_tool_ms=None,
+        rates=PolicyRates(reask=0.0, skipped_step=0.0, fallback=0.0, filled=NAN),
+    )  # fmt: skip
+    versus = {"ndcg@10": PairedDifference(diff=0.1, low=-0.05, high=NAN, p_value=0.3)}
+    row = UserRow(
+        user="1", policy="agent", items=["a", "b"], target=None, hit=False, trace_id="t", llm_calls=2, tokens=30,
+        seconds=NAN, tool_calls=1, fallback=False,
+    )  # fmt: skip
+    return AgentEvalReport(
+        dataset="d", k=10, users_evaluated=1, seed=0, llm=None, backbone="ease", fusion="lgbm", max_steps=7,
+        policies={"backbone": backbone, "agent": backbone.model_copy(update={"ci_vs_backbone": versus})},
+        per_user=[row], wall_seconds={"open": 1.0, "total": NAN},
+    )  # fmt: skip
+
+
+def test_the_json_has_the_contract_keys() -> None:
+    data = report_with_nans().json_data()
+    assert set(data) == TOP_KEYS
+    assert set(data["policies"]["backbone"]) == POLICY_KEYS  # the backbone has no comparison with itself
+    assert set(data["policies"]["agent"]) == POLICY_KEYS | {"ci_vs_backbone"}
+    assert set(data["policies"]["agent"]["ci_vs_backbone"]["ndcg@10"]) == {"diff", "low", "high", "p_value"}
+    assert set(data["policies"]["agent"]["usage"]) == {"llm_calls", "tokens", "seconds", "cost_usd"}
+    assert set(data["policies"]["agent"]["rates"]) == {"reask", "skipped_step", "fallback", "filled"}
+    assert set(data["per_user"][0]) == ROW_KEYS
+
+
+def test_nan_is_written_as_null() -> None:
+    data = report_with_nans().json_data()
+    agent = data["policies"]["agent"]
+    assert agent["metrics"]["recall@10"] is None and agent["ci"]["ndcg@10"] == [0.1, None]
+    assert agent["rates"]["filled"] is None and agent["ci_vs_backbone"]["ndcg@10"]["high"] is None
+    assert data["per_user"][0]["seconds"] is None and data["wall_seconds"]["total"] is None
+    json.dumps(data, allow_nan=False)
