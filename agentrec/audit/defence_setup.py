@@ -9,8 +9,8 @@ from typing import Any
 
 from agentrec.audit.catalog import Catalog, CatalogError, load_catalog
 from agentrec.audit.defences import Defence, NoDefence, ParaphraseDefence, PerplexityDefence, SandwichDefence
-from agentrec.audit.paired_evaluation import PairedSetup
 from agentrec.audit.optimizers import OptimizationResult
+from agentrec.audit.paired_evaluation import PairedSetup
 from agentrec.audit.perplexity import PerplexityScorer, calibrate_threshold
 from agentrec.audit.placement import catalog_with_sts
 from agentrec.audit.recommender import AuditedRecommender

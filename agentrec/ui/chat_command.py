@@ -24,8 +24,8 @@ from agentrec.ui.agent_commands import ApiBaseOption, CacheOption
 from agentrec.ui.choices import CacheChoice, resume_id
 
 if TYPE_CHECKING:
-    from agentrec.agent.chat.records import ChatSession, ChatStore
     from agentrec.agent.chat.conversation import ChatAgent
+    from agentrec.agent.chat.records import ChatSession, ChatStore
     from agentrec.agent.trace import AgentRun
     from agentrec.llm.records import ChatModel
 
@@ -59,8 +59,8 @@ def chat(
     Without --user you start cold and the session learns from what you like.
     Every session is saved; --resume ID continues one.
     """
-    from agentrec.agent.chat.records import ChatSession, ChatStore
     from agentrec.agent.chat.conversation import ChatAgent, ChatSettings
+    from agentrec.agent.chat.records import ChatSession, ChatStore
     from agentrec.agent.policies import RunSettings
     from agentrec.agent.service import open_agent
     from agentrec.agent.trace import TraceStore

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from agentrec.audit.catalog import Catalog
 from agentrec.audit.defences import SandwichDefence
-from agentrec.audit.paired_evaluation import PairedSetup, Parallelism, evaluation_orders, paired_rank_evaluation
 from agentrec.audit.pair_workers import ChatSpec
+from agentrec.audit.paired_evaluation import PairedSetup, Parallelism, evaluation_orders, paired_rank_evaluation
 from agentrec.audit.prompt import RecommenderPrompt
 from agentrec.audit.recommender import AuditedRecommender
 from agentrec.llm.cache import CacheMode

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agentrec.agent.context import FloatArray, ModelRole, ToolContext
 from agentrec.agent.chat.fold_in import score_history
+from agentrec.agent.context import FloatArray, ModelRole, ToolContext
 from agentrec.agent.pool import BoolArray, CandidatePool, IntArray
 from agentrec.agent.workspace import AgentWorkspace, UserHistory
 from agentrec.core.errors import ToolRetry
