@@ -42,6 +42,7 @@ from agentrec.agent.trace import AgentRun, AgentStep, TraceStore
 from agentrec.agent.workspace import AgentWorkspace
 from agentrec.core.errors import AgentrecError, ModelBackendError, ToolRetry
 from agentrec.data.records import ItemRecord
+from agentrec.llm.capabilities import KeepsPromptStates, supports
 from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings
 
 RULE_TOOLS = ToolRegistry.of([filter_pool, retrieve, similar, search])
@@ -118,7 +119,9 @@ class ChatAgent:
         harmless (the first turn meets it again and reports it).
         """
         self.workspace.warm_up()
-        if self.model is None:
+        # Only a model that keeps prompt states gains from it; to a provider it would be a paid
+        # call, and one that hangs would hold the REPL's exit until its timeout.
+        if self.model is None or not supports(self.model, KeepsPromptStates):
             return
         context = SessionContext.open(self.workspace, SessionProfile(), "warm-up")
         messages = turn_messages(context, ChatSession(dataset=self.workspace.store.name), "hello", [])

@@ -291,3 +291,16 @@ def test_the_models_reply_is_tidied(reply: AssistantTurn, shown: str, planted_se
     model = ScriptedChatModel([call("finish"), reply])
     result = make_agent(planted_service, model).run_turn(ChatSession(dataset="planted"), "no horror")
     assert result.record.reply == shown
+
+
+def test_warm_up_sends_nothing_to_a_model_that_keeps_no_prompt_states(planted_service: AgentService) -> None:
+    # To a provider a warm-up call is paid, and one that hangs held the REPL's exit until its timeout.
+    asked: list[int] = []
+
+    class Counting(ScriptedChatModel):
+        def complete(self, *args: object, **kwargs: object) -> AssistantTurn:  # type: ignore[override]
+            asked.append(1)
+            return super().complete(*args, **kwargs)  # type: ignore[arg-type]
+
+    make_agent(planted_service, Counting([])).warm_up()
+    assert asked == []
