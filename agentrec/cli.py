@@ -27,6 +27,16 @@ from agentrec.ui import (
 )
 from agentrec.ui.choices import flag_name
 
+try:  # recent typer releases vendor click; older ones use it as a dependency
+    from typer._click import exceptions as usage
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as usage  # type: ignore[no-redef]
+
+# ``agentrec`` alone (or ``agentrec data``): help, not an error line. Absent from older click releases.
+_HELP_ASKED: tuple[type[Exception], ...] = tuple(
+    found for found in (getattr(usage, "NoArgsIsHelpError", None),) if found is not None
+)
+
 app = typer.Typer(
     name="agentrec",
     help="An LLM agent that recommends by calling real recommender models as tools.",
@@ -50,23 +60,44 @@ app.command("audit-agent")(audit_agent_command.audit_agent)
 def main() -> None:
     """Entry point of the ``agentrec`` script.
 
-    Typer handles usage errors itself (one message, exit 2); an ``AgentrecError``
-    raised by a command propagates out of it and becomes one line here.
+    Usage errors (a bad flag value, a missing argument) and an ``AgentrecError`` raised
+    by a command both become one line on stderr and exit status 2: typer's own boxed
+    usage message is several lines, so the command runs outside typer's standalone mode.
     """
+    command = typer.main.get_command(app)
     try:
-        app()
+        code = command.main(prog_name="agentrec", standalone_mode=False)
+    except _HELP_ASKED as shown:
+        shown.show()  # type: ignore[attr-defined]
+        sys.exit(shown.exit_code)  # type: ignore[attr-defined]
+    except usage.UsageError as error:
+        print(f"agentrec: error: {usage_line(error)}", file=sys.stderr)
+        sys.exit(2)
+    except usage.ClickException as error:
+        print(f"agentrec: error: {' '.join(error.format_message().split())}", file=sys.stderr)
+        sys.exit(error.exit_code)
     except AgentrecError as error:
         print(f"agentrec: error: {error_line(error)}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print("agentrec: interrupted", file=sys.stderr)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_line(error: usage.UsageError) -> str:
+    """A usage error on one line, with where to read more."""
+    message = " ".join(error.format_message().split())
+    where = error.ctx.command_path if error.ctx is not None else "agentrec"
+    return f"{message} (see {where} --help)"
 
 
 def error_line(error: AgentrecError) -> str:
     """The error on one line; a library parameter (``k``) is named by its flag (``--k``)."""
-    named = isinstance(error, InvalidParameter)
-    message = f"{flag_name(error.parameter)} {error.problem}" if named else str(error)
+    if isinstance(error, InvalidParameter):
+        message = f"{flag_name(error.parameter)} {error.problem}"
+    else:
+        message = str(error)
     return " ".join(message.split()) or type(error).__name__
 
 

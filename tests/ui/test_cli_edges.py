@@ -20,12 +20,13 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    """Exit 2 and no traceback; typer's usage errors add a usage line, ours are one line."""
+    """Exit 2, no traceback, and one line on stderr: usage errors too (typer's own would be a boxed panel)."""
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    flat = " ".join(result.stderr.replace("│", " ").split())
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("agentrec: error: "), result.stderr
     for fragment in fragments:
-        assert fragment in flat, result.stderr
+        assert fragment in result.stderr, result.stderr
 
 
 def write_adjacency(folder: Path) -> Path:
