@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Annotated
 
 import numpy as np
-from pydantic import NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from agentrec.agent.builtin_tools import retrieve, similar
+from agentrec.agent.builtin_tools import ListSize, retrieve, similar
 from agentrec.agent.context import ToolContext
 from agentrec.agent.fusion import FusionName, fuse_lgbm, fuse_llm, fuse_rrf
 from agentrec.agent.pool import IntArray
@@ -46,8 +47,8 @@ class RunSettings:
     k: PositiveInt = 10
     max_steps: PositiveInt = 7
     fusion: FusionName = "lgbm"
-    seed_pool: NonNegativeInt = 50
-    list_size: PositiveInt = 20
+    seed_pool: Annotated[int, Field(ge=0, le=100)] = 50  # the tools' own bound on a list (ListSize)
+    list_size: ListSize = 20
     step_tokens: PositiveInt = 120
     max_skipped_steps: NonNegativeInt = 1
     stop_on_repeat: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from agentrec.agent.context import ToolContext
 from agentrec.agent.policies import HEURISTIC_TOOLS, RunSettings, heuristic_pool, seed_pool
@@ -25,8 +26,18 @@ def test_heuristic_steps_are_the_registrys_steps(workspace: AgentWorkspace) -> N
 
 def test_heuristic_arguments_are_validated_like_a_models(workspace: AgentWorkspace) -> None:
     context = ToolContext.for_user(workspace, workspace.user_index("cu1"))
-    steps = heuristic_pool(context, RunSettings(k=5, seed_pool=5, list_size=101))  # the tools take k <= 100
+    settings = RunSettings(k=5, seed_pool=5)
+    object.__setattr__(settings, "list_size", 101)  # past the settings' own check: the tools (k <= 100) must refuse it too
+    steps = heuristic_pool(context, settings)
     assert steps and all(step.status == "skipped" for step in steps)
     assert all(step.observation.startswith("error: invalid arguments: k:") for step in steps)
+    oversized = RunSettings()
+    object.__setattr__(oversized, "seed_pool", 101)
     with pytest.raises(ConfigError, match="seed_pool 101: invalid arguments: k"):
-        seed_pool(ToolContext.for_user(workspace, workspace.user_index("cu1")), RunSettings(seed_pool=101))
+        seed_pool(ToolContext.for_user(workspace, workspace.user_index("cu1")), oversized)
+
+
+@pytest.mark.parametrize("field", ["seed_pool", "list_size"])
+def test_settings_refuse_lists_longer_than_the_tools_take(field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        RunSettings(**{field: 101})
