@@ -94,10 +94,8 @@ def usage_line(error: usage.UsageError) -> str:
 
 def error_line(error: AgentrecError) -> str:
     """The error on one line; a library parameter (``k``) is named by its flag (``--k``)."""
-    if isinstance(error, InvalidParameter):
-        message = f"{flag_name(error.parameter)} {error.problem}"
-    else:
-        message = str(error)
+    named = error if isinstance(error, InvalidParameter) else None
+    message = f"{flag_name(named.parameter)} {named.problem}" if named is not None else str(error)
     return " ".join(message.split()) or type(error).__name__
 
 

@@ -36,9 +36,27 @@ class PolicyReport(JsonRecord):
     ungrounded_items: int
     median_tool_ms: JsonFloat | None
     ci_vs_backbone: dict[str, PairedDifference] | None = None
+    # True for a policy that reads the held-out item (``oracle``): an upper bound, not a recommender.
+    uses_answer: bool = False
 
     # The backbone is not compared with itself: its entry has no ``ci_vs_backbone`` key at all.
     omitted_when_none = ("ci_vs_backbone",)
+
+
+class SlicePolicy(JsonRecord):
+    """One policy on one slice of users: mean metrics and (not for the backbone) the paired difference."""
+
+    metrics: dict[str, JsonFloat]
+    ci_vs_backbone: dict[str, PairedDifference] | None = None
+
+    omitted_when_none = ("ci_vs_backbone",)
+
+
+class UserSlice(JsonRecord):
+    """Users whose history length falls in one band (cold start first), and each policy on them."""
+
+    users: int
+    policies: dict[str, SlicePolicy]
 
 
 class UserRow(JsonRecord):
@@ -71,3 +89,13 @@ class AgentEvalReport(JsonRecord):
     policies: dict[str, PolicyReport]
     per_user: list[UserRow]
     wall_seconds: dict[str, JsonFloat] = Field(default_factory=dict)
+    # What the LLM's choices add: agent minus random (the floor over the same tools), per metric.
+    llm_value: dict[str, PairedDifference] | None = None
+    # agent minus heuristic: the LLM against the rules it replaces.
+    llm_vs_heuristic: dict[str, PairedDifference] | None = None
+    # What perfect intent could gain with these tools: oracle minus backbone (reads the answer).
+    headroom: dict[str, PairedDifference] | None = None
+    # By the user's history length: "<=20", "21-50", ">50".
+    slices: dict[str, UserSlice] = Field(default_factory=dict)
+
+    omitted_when_none = ("llm_value", "llm_vs_heuristic", "headroom")

@@ -21,8 +21,16 @@ import numpy as np
 from pydantic import PositiveInt
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from agentrec.agent.eval_report import AgentEvalReport, PolicyRates, PolicyReport, PolicyUsage, UserRow
-from agentrec.agent.policies import POLICIES, RunSettings
+from agentrec.agent.eval_report import (
+    AgentEvalReport,
+    PolicyRates,
+    PolicyReport,
+    PolicyUsage,
+    SlicePolicy,
+    UserRow,
+    UserSlice,
+)
+from agentrec.agent.policies import ALL_POLICIES, ANSWER_AWARE_POLICIES, POLICIES, RunSettings
 from agentrec.agent.service import AgentService, open_agent
 from agentrec.agent.trace import AgentRun, TraceStore
 from agentrec.core.errors import ConfigError
@@ -58,9 +66,9 @@ class AgentEvalSpec:
     settings: RunSettings = field(default_factory=RunSettings)
 
     def check(self) -> None:
-        unknown = [p for p in self.policies if p not in POLICIES]
+        unknown = [p for p in self.policies if p not in ALL_POLICIES]
         if unknown or not self.policies:
-            raise ConfigError(f"unknown policy {unknown or self.policies}; choose from {', '.join(POLICIES)}")
+            raise ConfigError(f"unknown policy {unknown or self.policies}; choose from {', '.join(ALL_POLICIES)}")
 
 
 @dataclass
@@ -182,7 +190,12 @@ def report(
         name: _policy_report(spec, service, result, None if name == "backbone" else baseline)
         for name, result in results.items()
     }
+    seed = spec.settings.seed
     return AgentEvalReport(
+        llm_value=_difference(results, "random", "agent", seed),
+        llm_vs_heuristic=_difference(results, "heuristic", "agent", seed),
+        headroom=_difference(results, "backbone", "oracle", seed),
+        slices=_slices(service, users, results, seed),
         dataset=service.workspace.store.name,
         k=spec.settings.k,
         users_evaluated=len(users),
@@ -194,6 +207,43 @@ def report(
         policies=policies,
         per_user=[_per_user_row(run) for result in results.values() for run in result.runs],
     )
+
+
+def _difference(
+    results: dict[str, PolicyResult], before: str, after: str, seed: int
+) -> dict[str, PairedDifference] | None:
+    """``after`` minus ``before`` per metric on the same users, when both ran."""
+    if before not in results or after not in results:
+        return None
+    first, second = results[before].per_user, results[after].per_user
+    return {metric: PairedDifference.of(paired_bootstrap(first[metric], second[metric], seed=seed)) for metric in first}
+
+
+# History-length bands (interactions the model sees for the user): cold start first.
+HISTORY_SLICES: tuple[tuple[str, int, float], ...] = (("<=20", 0, 20), ("21-50", 21, 50), (">50", 51, np.inf))
+
+
+def _slices(
+    service: AgentService, users: list[int], results: dict[str, PolicyResult], seed: int
+) -> dict[str, UserSlice]:
+    """Every policy on the users of each history-length band, with paired differences to the backbone."""
+    lengths = np.array([len(service.workspace.history(user).items) for user in users])
+    baseline = results.get("backbone")
+    slices: dict[str, UserSlice] = {}
+    for label, low, high in HISTORY_SLICES:
+        inside = (lengths >= low) & (lengths <= high)
+        policies = {}
+        for name, result in results.items():
+            values = {metric: per_user[inside] for metric, per_user in result.per_user.items()}
+            versus = None
+            if baseline is not None and name != "backbone" and inside.any():
+                versus = {
+                    metric: PairedDifference.of(paired_bootstrap(baseline.per_user[metric][inside], part, seed=seed))
+                    for metric, part in values.items()
+                }
+            policies[name] = SlicePolicy(metrics=mean_metrics(values) if inside.any() else {}, ci_vs_backbone=versus)
+        slices[label] = UserSlice(users=int(inside.sum()), policies=policies)
+    return slices
 
 
 def _policy_report(
@@ -217,6 +267,7 @@ def _policy_report(
             filled=sum(run.filled > 0 for run in runs) / len(runs),
         ),
         ungrounded_items=ungrounded_items(service, runs),
+        uses_answer=bool(runs) and runs[0].policy in ANSWER_AWARE_POLICIES,
         median_tool_ms=_median_tool_ms(runs),
         ci_vs_backbone=None
         if baseline is None

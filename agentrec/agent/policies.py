@@ -32,7 +32,11 @@ from agentrec.llm.records import AssistantTurn, ChatModel
 from agentrec.recsys.base import top_k_allowed
 from agentrec.recsys.ranker import LearnedFusion
 
-POLICIES: tuple[str, ...] = ("backbone", "heuristic", "agent")
+# The policies ``agent-eval`` runs unless told otherwise: ``random`` is the floor the agent's
+# choices are measured against. ``oracle`` reads the held-out item, so it is never a default.
+POLICIES: tuple[str, ...] = ("backbone", "heuristic", "random", "agent")
+ALL_POLICIES: tuple[str, ...] = ("backbone", "heuristic", "random", "agent", "oracle")
+ANSWER_AWARE_POLICIES: frozenset[str] = frozenset({"oracle"})
 # The heuristic's calls, and the seed list every pool starts from, go through a registry like any model's call.
 HEURISTIC_TOOLS = ToolRegistry.of([retrieve, similar])
 

@@ -12,8 +12,9 @@ from agentrec.agent.context import ToolContext
 from agentrec.agent.dataset_tools import build_registry
 from agentrec.agent.fusion import FusionName, train_fusion
 from agentrec.agent.loop import run_agent
-from agentrec.agent.policies import POLICIES, RunSettings, heuristic_pool, run_backbone, run_heuristic
+from agentrec.agent.policies import ALL_POLICIES, RunSettings, heuristic_pool, run_backbone, run_heuristic
 from agentrec.agent.progress import Progress
+from agentrec.agent.reference_policies import run_oracle, run_random
 from agentrec.agent.registry import ToolRegistry
 from agentrec.agent.trace import AgentRun
 from agentrec.agent.workspace import AgentWorkspace, open_workspace
@@ -53,7 +54,11 @@ class AgentService:
             if self.model is None:
                 raise ConfigError("the agent policy needs an LLM")
             return run_agent(context, self.model, self.registry, self.settings, self.ranker)
-        raise ConfigError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
+        if policy == "random":
+            return run_random(context, self.registry, self.settings, self.ranker)
+        if policy == "oracle":
+            return run_oracle(context, self.settings, self.ranker)
+        raise ConfigError(f"unknown policy {policy!r}; choose from {', '.join(ALL_POLICIES)}")
 
     def with_fusion(self, fusion: FusionName) -> AgentService:
         """The same workspace, tools and models, fusing pools by ``fusion`` instead."""

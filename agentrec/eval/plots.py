@@ -54,6 +54,7 @@ def plot_model_comparison(
     metrics: Sequence[str],
     out_path: str | Path,
     title: str = "Model comparison",
+    ylabel: str = "mean over users (95% bootstrap CI)",
 ) -> Path:
     """Grouped bar chart: one group per metric, one bar per model, 95% CI error bars.
 
@@ -76,7 +77,8 @@ def plot_model_comparison(
         )
         axes.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
     axes.set_xticks(positions, list(metrics))
-    axes.set_ylabel("mean over users (95% bootstrap CI)")
+    axes.set_ylabel(ylabel)
+    axes.axhline(0.0, color="black", linewidth=0.6)  # differences read against zero; means sit above it
     axes.set_title(title)
     # Outside the axes, so the legend never hides a bar or its value label.
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)

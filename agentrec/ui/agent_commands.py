@@ -12,6 +12,7 @@ from agentrec.ui.choices import CacheChoice, FusionChoice, PolicyChoice
 if TYPE_CHECKING:
     from agentrec.agent.eval_report import AgentEvalReport
     from agentrec.agent.trace import AgentRun
+    from agentrec.eval.intervals import PairedDifference
 
 LlmOption = Annotated[
     str, typer.Option("--llm", help="local (embedded SmolLM2-135M), a .gguf path, or a litellm model.")
@@ -42,7 +43,11 @@ def recommend(
     user: Annotated[str, typer.Option("--user", help="The user's id in the dataset.")],
     k: Annotated[int, typer.Option(min=1, help="How many items to recommend (at most the catalog's size).")] = 10,
     policy: Annotated[
-        PolicyChoice, typer.Option(help="agent (LLM) | heuristic (no LLM) | backbone (plain model).")
+        PolicyChoice,
+        typer.Option(
+            help="agent (LLM) | heuristic (no LLM) | backbone (plain model) | random (random tool calls) |"
+            " oracle (reads the held-out item: an upper bound for analysis)."
+        ),
     ] = PolicyChoice.agent,
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
@@ -85,7 +90,8 @@ def render_run(run: AgentRun, show_trace: bool) -> None:
 
     from agentrec.ui.console import stdout
 
-    table = Table(title=f"{run.policy} for user {run.user_id} ({run.dataset}), trace {run.trace_id}")
+    answer = " (reads the held-out item: an upper bound, not a recommendation)" if run.policy == "oracle" else ""
+    table = Table(title=f"{run.policy} for user {run.user_id} ({run.dataset}), trace {run.trace_id}{answer}")
     table.add_column("#", justify="right")
     table.add_column("item")
     table.add_column("id", style="dim")
@@ -135,8 +141,13 @@ def agent_eval(
     users: Annotated[int, typer.Option(min=1, help="How many test users to sample (seeded; all when fewer).")] = 200,
     k: Annotated[int, typer.Option(min=1, help="Cutoff for every metric (at most the catalog's size).")] = 10,
     policy: Annotated[
-        str, typer.Option(help="Comma-separated policies: backbone,heuristic,agent (backbone is the baseline).")
-    ] = "backbone,heuristic,agent",
+        str,
+        typer.Option(
+            help="Comma-separated policies from backbone,heuristic,random,agent,oracle. backbone is the baseline,"
+            " random (the agent's tools with random arguments) the floor for the LLM's choices, oracle (reads the"
+            " held-out item; never a default) the ceiling."
+        ),
+    ] = "backbone,heuristic,random,agent",
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
     seed: Annotated[int, typer.Option(help="Seed for the user sample, the bootstrap and the LLM.")] = 0,
@@ -192,6 +203,9 @@ def agent_eval(
     render_agent_eval(result)
     target = json_out or state_dir("reports") / f"agent-eval-{result.dataset}-{users}u-seed{seed}.json"
     write_json(target, result.json_data())
+    plotted = plot_agent_eval(result, target.with_suffix(".png"))
+    if plotted is not None:
+        stderr.print(f"[dim]plot: {plotted}[/dim]", highlight=False, soft_wrap=True)
 
 
 def render_agent_eval(result: AgentEvalReport) -> None:
@@ -213,6 +227,8 @@ def render_agent_eval(result: AgentEvalReport) -> None:
     table.add_column("re-ask / skip / fallback", justify="right")
     users = max(1, result.users_evaluated)
     for name, entry in result.policies.items():
+        if entry.uses_answer:
+            name = f"{name} *"
         cells = [f"{entry.metrics[f'{m}@{k}']:.4f}" for m in EVAL_METRICS]
         comparison = (entry.ci_vs_backbone or {}).get(f"ndcg@{k}")
         versus = "-"
@@ -224,7 +240,87 @@ def render_agent_eval(result: AgentEvalReport) -> None:
             name, *cells, versus, f"{entry.usage.llm_calls / users:.1f}", f"{entry.usage.seconds / users:.2f}",
             f"{rates.reask:.0%} / {rates.skipped_step:.0%} / {rates.fallback:.0%}",
         )  # fmt: skip
+    captions = []
+    if any(entry.uses_answer for entry in result.policies.values()):
+        captions.append("* reads the held-out item: an upper bound for analysis, not a recommender")
     if result.wall_seconds:
         wall = result.wall_seconds.items()
-        table.caption = "wall time: " + ", ".join(f"{phase} {seconds:,.0f} s" for phase, seconds in wall)
+        captions.append("wall time: " + ", ".join(f"{phase} {seconds:,.0f} s" for phase, seconds in wall))
+    table.caption = "\n".join(captions) or None
     stdout.print(table)
+    _render_contributions(result)
+    _render_slices(result)
+
+
+def _interval(difference: PairedDifference) -> str:
+    colour = "green" if difference.low > 0 else ("red" if difference.high < 0 else "white")
+    return f"[{colour}]{difference.diff:+.4f} [{difference.low:+.4f}, {difference.high:+.4f}][/]"
+
+
+def _render_contributions(result: AgentEvalReport) -> None:
+    """What the LLM adds over a random choice of the same tools, and what a perfect choice could add."""
+    from agentrec.ui.console import stdout
+
+    metric = f"ndcg@{result.k}"
+    lines = []
+    if result.llm_value:
+        value = result.llm_value[metric]
+        verdict = "" if value.excludes_zero else " (the LLM's choices add nothing measurable over random ones)"
+        lines.append(f"LLM value, agent - random {metric}: {_interval(value)}{verdict}")
+    if result.llm_vs_heuristic:
+        lines.append(f"agent - heuristic {metric}: {_interval(result.llm_vs_heuristic[metric])}")
+    if result.headroom:
+        lines.append(f"headroom, oracle - backbone {metric} (reads the answer): {_interval(result.headroom[metric])}")
+    for line in lines:
+        stdout.print(line)
+
+
+def _render_slices(result: AgentEvalReport) -> None:
+    """Each policy by the user's history length: the mean and the difference to the backbone."""
+    from rich.table import Table
+
+    from agentrec.ui.console import stdout
+
+    metric = f"ndcg@{result.k}"
+    slices = {label: part for label, part in result.slices.items() if part.users}
+    if not slices:
+        return
+    table = Table(title=f"{metric} by history length (interactions), vs backbone with 95% CI")
+    table.add_column("policy", style="bold")
+    for label, part in slices.items():
+        table.add_column(f"{label} ({part.users} users)", justify="right")
+    for name in result.policies:
+        cells = []
+        for part in slices.values():
+            entry = part.policies[name]
+            versus = (entry.ci_vs_backbone or {}).get(metric)
+            cells.append(f"{entry.metrics[metric]:.4f}" + (f" {_interval(versus)}" if versus else ""))
+        table.add_row(name, *cells)
+    stdout.print(table)
+
+
+def plot_agent_eval(result: AgentEvalReport, path: Path) -> Path | None:
+    """Each policy's difference to the backbone in NDCG@k, with 95% CIs, overall and per history slice."""
+    from agentrec.eval.plots import plot_model_comparison
+
+    metric = f"ndcg@{result.k}"
+    groups = ["all users", *(f"{label} ({part.users})" for label, part in result.slices.items() if part.users)]
+    differences: dict[str, dict[str, float]] = {}
+    intervals: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, entry in result.policies.items():
+        if entry.ci_vs_backbone is None:
+            continue
+        label = f"{name} (reads the answer)" if entry.uses_answer else name
+        found = {"all users": entry.ci_vs_backbone[metric]}
+        for slice_label, part in result.slices.items():
+            versus = (part.policies[name].ci_vs_backbone or {}).get(metric) if part.users else None
+            if versus is not None:
+                found[f"{slice_label} ({part.users})"] = versus
+        differences[label] = {group: found[group].diff for group in found}
+        intervals[label] = {group: (found[group].low, found[group].high) for group in found}
+    if not differences:
+        return None
+    title = f"{result.dataset}: {metric} minus the backbone's ({result.backbone}), by history length"
+    return plot_model_comparison(
+        differences, intervals, groups, path, title=title, ylabel=f"{metric} difference (95% paired CI)"
+    )

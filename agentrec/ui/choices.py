@@ -44,11 +44,13 @@ class ProtocolChoice(StrEnum):
 
 
 class PolicyChoice(StrEnum):
-    """One policy (``agentrec.agent.policies.POLICIES``)."""
+    """One policy (``agentrec.agent.policies.ALL_POLICIES``); ``oracle`` reads the held-out item."""
 
     agent = "agent"
     heuristic = "heuristic"
     backbone = "backbone"
+    random = "random"
+    oracle = "oracle"
 
 
 class AuditPolicyChoice(StrEnum):

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 
-from agentrec.agent.eval_report import AgentEvalReport, PolicyRates, PolicyReport, PolicyUsage, UserRow
+from agentrec.agent.eval_report import (
+    AgentEvalReport,
+    PolicyRates,
+    PolicyReport,
+    PolicyUsage,
+    SlicePolicy,
+    UserRow,
+    UserSlice,
+)
 from agentrec.eval.intervals import PairedDifference
 
 NAN = float("nan")
 # Every key agent-eval wrote before its result became a record (DESIGN.md's keys among them).
 TOP_KEYS = {
     "dataset", "k", "users_evaluated", "seed", "llm", "backbone", "fusion", "max_steps", "policies", "per_user",
-    "wall_seconds",
+    "wall_seconds", "slices",
 }  # fmt: skip
-POLICY_KEYS = {"metrics", "ci", "usage", "rates", "ungrounded_items", "median_tool_ms"}
+POLICY_KEYS = {"metrics", "ci", "usage", "rates", "ungrounded_items", "median_tool_ms", "uses_answer"}
 ROW_KEYS = {
     "user", "policy", "items", "target", "hit", "trace_id", "llm_calls", "tokens", "seconds", "tool_calls", "fallback",
 }  # fmt: skip
@@ -55,3 +63,23 @@ def test_nan_is_written_as_null() -> None:
     assert agent["rates"]["filled"] is None and agent["ci_vs_backbone"]["ndcg@10"]["high"] is None
     assert data["per_user"][0]["seconds"] is None and data["wall_seconds"]["total"] is None
     json.dumps(data, allow_nan=False)
+
+
+def test_llm_value_headroom_and_slices_have_the_design_keys() -> None:
+    versus = PairedDifference(diff=0.01, low=-0.02, high=0.03, p_value=0.4)
+    part = UserSlice(
+        users=3,
+        policies={
+            "backbone": SlicePolicy(metrics={"ndcg@10": 0.1}),
+            "agent": SlicePolicy(metrics={"ndcg@10": NAN}, ci_vs_backbone={"ndcg@10": versus}),
+        },
+    )
+    report = report_with_nans().model_copy(
+        update={"llm_value": {"ndcg@10": versus}, "headroom": {"ndcg@10": versus}, "slices": {"<=20": part}}
+    )
+    data = json.loads(json.dumps(report.json_data(), allow_nan=False))
+    assert set(data["llm_value"]["ndcg@10"]) >= {"diff", "low", "high"}
+    assert "llm_vs_heuristic" not in data  # absent, not null, when a policy did not run
+    assert data["slices"]["<=20"]["users"] == 3
+    assert data["slices"]["<=20"]["policies"]["agent"]["metrics"]["ndcg@10"] is None
+    assert "ci_vs_backbone" not in data["slices"]["<=20"]["policies"]["backbone"]

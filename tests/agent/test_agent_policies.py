@@ -27,7 +27,8 @@ def test_heuristic_steps_are_the_registrys_steps(workspace: AgentWorkspace) -> N
 def test_heuristic_arguments_are_validated_like_a_models(workspace: AgentWorkspace) -> None:
     context = ToolContext.for_user(workspace, workspace.user_index("cu1"))
     settings = RunSettings(k=5, seed_pool=5)
-    object.__setattr__(settings, "list_size", 101)  # past the settings' own check: the tools (k <= 100) must refuse it too
+    # Past the settings' own check: the tools (k <= 100) must refuse it too.
+    object.__setattr__(settings, "list_size", 101)
     steps = heuristic_pool(context, settings)
     assert steps and all(step.status == "skipped" for step in steps)
     assert all(step.observation.startswith("error: invalid arguments: k:") for step in steps)

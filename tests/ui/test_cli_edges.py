@@ -38,7 +38,7 @@ def write_adjacency(folder: Path) -> Path:
 
 def test_the_choices_are_the_library_names() -> None:
     from agentrec.agent.fusion import FUSIONS
-    from agentrec.agent.policies import POLICIES
+    from agentrec.agent.policies import ALL_POLICIES
     from agentrec.audit.placement import STS_POSITIONS
     from agentrec.data.protocols import AUTO
     from agentrec.data.splits import PROTOCOLS
@@ -48,7 +48,7 @@ def test_the_choices_are_the_library_names() -> None:
     assert {c.value for c in choices.CacheChoice} == set(CACHE_MODES)
     assert {c.value for c in choices.FusionChoice} == set(FUSIONS)
     assert {c.value for c in choices.ProtocolChoice} == {AUTO, *PROTOCOLS}
-    assert {c.value for c in choices.PolicyChoice} == set(POLICIES)
+    assert {c.value for c in choices.PolicyChoice} == set(ALL_POLICIES)
     assert {c.value for c in choices.BackendChoice} == set(BACKENDS)
     assert {c.value for c in choices.PositionChoice} == set(STS_POSITIONS)
 
@@ -88,7 +88,7 @@ def test_a_cutoff_beyond_the_catalog_names_the_flag(tmp_path: Path) -> None:
         (["eval", "ml-100k", "--k", "0"], "--k"),
         (["eval", "ml-100k", "--protocol", "sideways"], "--protocol"),
         (["recommend", "ml-100k", "--user", "1", "--policy", "backbone", "--cache", "bogus"], "--cache"),
-        (["recommend", "ml-100k", "--user", "1", "--policy", "oracle"], "--policy"),
+        (["recommend", "ml-100k", "--user", "1", "--policy", "bogus"], "--policy"),
         (["recommend", "ml-100k", "--user", "1", "--k", "0"], "--k"),
         (["recommend", "ml-100k", "--user", "1", "--fusion", "bogus"], "--fusion"),
         (["recommend", "ml-100k", "--user", "1", "--max-steps", "0"], "--max-steps"),
