@@ -1,0 +1,84 @@
+"""Where the heuristic's pool and fusion lose or gain against the backbone, on every test user.
+
+    python bench/agent_fusion.py ml-100k [--users N] [--json OUT]
+
+For each pool (the backbone's own top-50 only, the heuristic's pool) and each fusion
+(rrf, lgbm), the NDCG@10 of the fused list on all test users and its paired
+difference to the backbone. No LLM is involved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from agentrec.agent.context import ToolContext
+from agentrec.agent.fusion import train_fusion
+from agentrec.agent.policies import RunSettings, finalise, heuristic_pool, seed_pool
+from agentrec.agent.service import open_agent
+from agentrec.eval.bootstrap import paired_bootstrap
+from agentrec.recsys.threads import pin_threads
+
+PoolBuilder = Callable[[ToolContext, RunSettings], object]
+POOLS: dict[str, PoolBuilder] = {"backbone top-50": seed_pool, "heuristic": heuristic_pool}
+
+
+def ndcg_at(items: list[str], target: str | None, k: int) -> float:
+    if target is None or target not in items[:k]:
+        return 0.0
+    return 1.0 / float(np.log2(items.index(target) + 2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset")
+    parser.add_argument("--users", type=int, default=0, help="0: every test user")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    pin_threads()
+    settings = RunSettings(fusion="rrf")
+    started = time.perf_counter()
+    service = open_agent(args.dataset, settings)
+    workspace = service.workspace
+    users = workspace.evaluable_users().tolist()
+    if args.users:
+        users = users[: args.users]
+    print(f"opened {args.dataset} in {time.perf_counter() - started:.0f} s; {len(users)} users")
+    backbone_runs = [service.run(u, "backbone") for u in users]
+    backbone = np.array([ndcg_at(list(run.item_ids), run.target, 10) for run in backbone_runs])
+    rows = [{"pool": "-", "fusion": "backbone", "ndcg@10": float(backbone.mean())}]
+    print(f"backbone ndcg@10 {backbone.mean():.4f}")
+    for pool_name, build in POOLS.items():
+        for fusion in ("rrf", "lgbm"):
+            tick = time.perf_counter()
+            variant = replace(settings, fusion=fusion)
+            ranker = None
+            if fusion == "lgbm":
+                ranker = train_fusion(workspace, lambda c, b=build, v=variant: b(c, v), tag=f"bench-{pool_name}")
+            values = []
+            for user in users:
+                context = ToolContext.for_user(workspace, user, variant.seed)
+                build(context, variant)
+                run = finalise(context, variant, "heuristic", ranker=ranker)
+                values.append(ndcg_at(list(run.item_ids), run.target, 10))
+            scores = np.array(values)
+            versus = paired_bootstrap(backbone, scores)
+            row = {
+                "pool": pool_name, "fusion": fusion, "ndcg@10": float(scores.mean()),
+                "diff": versus.diff, "low": versus.low, "high": versus.high,
+                "seconds": round(time.perf_counter() - tick, 1),
+            }  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({"dataset": args.dataset, "users": len(users), "rows": rows}, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()
