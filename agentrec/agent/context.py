@@ -67,5 +67,13 @@ class ToolContext:
             self._scores[role] = np.asarray(model.score([self.user])[0], dtype=np.float64)
         return self._scores[role]
 
+    def feature_scores(self, name: str) -> FloatArray:
+        """The fusion-only model ``name``'s score for every item, for this user (computed once)."""
+        key = f"feature:{name}"
+        if key not in self._scores:
+            model = self.workspace.models.features[name]
+            self._scores[key] = np.asarray(model.score([self.user])[0], dtype=np.float64)
+        return self._scores[key]
+
     def record(self, item: int) -> ItemRecord:
         return self.workspace.records[item]

@@ -29,7 +29,7 @@ from agentrec.core.paths import state_dir
 from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings, Message
 from agentrec.llm.structured import InvalidStructuredReply, complete_structured
 from agentrec.recsys.model_store import config_hash
-from agentrec.recsys.ranker import CandidateFeatures, LearnedFusion, LearnedFusionConfig
+from agentrec.recsys.ranker import CandidateFeatures, LearnedFusion, LearnedFusionConfig, model_column_directions
 
 logger = logging.getLogger(__name__)
 
@@ -40,26 +40,31 @@ TRAINING_USERS = 1000
 
 
 def pool_features(context: ToolContext, items: IntArray) -> CandidateFeatures:
-    """One row per pooled item: what the models, the catalog and the pool say about it."""
+    """One row per pooled item: each model's score and rank, popularity, and attribute match.
+
+    How the pool was gathered (which lists, how high) is left out: the fusion is trained on
+    the heuristic's pools and applied to the agent's, and those provenance columns did not
+    carry over (bench/README.md, "The heuristic's pool and fusion against the backbone").
+    """
     workspace = context.workspace
-    backbone = context.scores("backbone")
-    allowed_scores = np.where(context.pool.allowed, backbone, -np.inf)
-    # The backbone's rank among everything the user may get, not just the pool.
-    backbone_rank = 1.0 + (allowed_scores[None, :] > backbone[items][:, None]).sum(axis=1)
-    columns = {
-        "backbone_score": backbone[items],
-        "backbone_rank": backbone_rank,
-        "log_popularity": np.log1p(workspace.popularity[items]),
-        "attribute_match": _attribute_match(context, items),
-    }
+    models: dict[str, FloatArray] = {"backbone": context.scores("backbone")}
     roles: tuple[ModelRole, ...] = ("similar", "text")
     for role in roles:
         if getattr(workspace.models, role) is not None:
-            columns[f"{role}_score"] = context.scores(role)[items]
-    stats = context.pool.list_statistics(items)
-    columns |= {"pool_lists": stats["lists"], "pool_best_rank": stats["best_rank"], "pool_rrf": stats["rrf"]}
+            models[role] = context.scores(role)
+    for name in workspace.models.features:
+        models[name] = context.feature_scores(name)
+    columns: dict[str, FloatArray] = {}
+    for name, scores in models.items():
+        allowed = np.where(context.pool.allowed, scores, -np.inf)
+        columns[f"{name}_score"] = scores[items]
+        # The rank among everything the user may get, not just the pool: the same scale for every pool.
+        columns[f"{name}_rank"] = 1.0 + (allowed[None, :] > scores[items][:, None]).sum(axis=1)
+    columns["log_popularity"] = np.log1p(workspace.popularity[items])
+    columns["attribute_match"] = _attribute_match(context, items)
     names = tuple(columns)
-    return CandidateFeatures(context.user, items, np.column_stack([columns[n] for n in names]), names)
+    values = np.column_stack([columns[n] for n in names])
+    return CandidateFeatures(context.user, items, values, names, model_column_directions(names))
 
 
 def _attribute_match(context: ToolContext, items: IntArray) -> FloatArray:
@@ -146,7 +151,8 @@ def train_fusion(
     tag: str = "",
 ) -> LearnedFusion:
     """Train (or load) the learned fusion on validation-stage pools; the workspace returns to its stage."""
-    config = config or LearnedFusionConfig()
+    # The fusion starts from the backbone's order and learns corrections to it.
+    config = config or LearnedFusionConfig(prior_rank="backbone_rank")
     path = fusion_path(workspace, config, tag or "default")
     if path.is_file():
         return LearnedFusion.load(path, config)

@@ -31,6 +31,9 @@ class PackModels(BaseModel):
     backbone: str = Field(default="ease", description="retrieve and rank(by=score): a full-ranking CF model")
     similar: str | None = Field(default="itemknn", description="similar(item): an item-item model (None: text)")
     text: str | None = Field(default="text", description="search(text) and rank(by=similarity): the MiniLM model")
+    features: list[str] = Field(
+        default_factory=list, description="more models whose scores only inform the learned fusion (finish)"
+    )
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="hyper-parameters per model")
 
     @field_validator("similar", "text", mode="before")

@@ -54,9 +54,12 @@ class WorkspaceModels:
     backbone: Recommender
     similar: Recommender | None = None
     text: Recommender | None = None
+    # Models no tool calls, whose scores the learned fusion reads beside the others', by name.
+    features: dict[str, Recommender] = field(default_factory=dict)
 
     def all(self) -> list[Recommender]:
-        return [model for model in (self.backbone, self.similar, self.text) if model is not None]
+        tools = [model for model in (self.backbone, self.similar, self.text) if model is not None]
+        return tools + list(self.features.values())
 
 
 @dataclass
@@ -200,7 +203,15 @@ def _fit_models(
 
     backbone = fitted(pack.models.backbone)
     assert backbone is not None
-    return WorkspaceModels(backbone, fitted(pack.models.similar), fitted(pack.models.text))
+    tool_models = {pack.models.backbone, pack.models.similar, pack.models.text}
+    # A feature model that already backs a tool would only repeat its columns.
+    features = {name: fitted(name) for name in pack.models.features if name not in tool_models}
+    return WorkspaceModels(
+        backbone,
+        fitted(pack.models.similar),
+        fitted(pack.models.text),
+        {name: model for name, model in features.items() if model is not None},
+    )
 
 
 def item_text(record: ItemRecord) -> str:

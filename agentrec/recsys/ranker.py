@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import lightgbm as lgb
 import numpy as np
@@ -27,12 +27,23 @@ AttributeMatch = Callable[[int, IntArray], FloatArray]
 
 @dataclass(frozen=True)
 class CandidateFeatures:
-    """The feature matrix of one user's candidates: row i describes ``items[i]``."""
+    """The feature matrix of one user's candidates: row i describes ``items[i]``.
+
+    ``directions`` holds, per column, +1 where a higher value may only raise an item
+    (a model's score), -1 where it may only lower it (a model's rank) and 0 where the
+    fusion may learn any shape; empty means 0 everywhere.
+    """
 
     user: int
     items: IntArray
     values: FloatArray
     names: tuple[str, ...]
+    directions: tuple[int, ...] = ()
+
+
+def model_column_directions(names: Sequence[str]) -> tuple[int, ...]:
+    """+1 for a model's ``*_score`` column, -1 for its ``*_rank``, 0 for anything else."""
+    return tuple(1 if name.endswith("_score") else -1 if name.endswith("_rank") else 0 for name in names)
 
 
 def gather_candidates(
@@ -72,7 +83,7 @@ def candidate_features(
     if attribute_match is not None:
         columns.append(np.asarray(attribute_match, dtype=np.float64))
         names.append("attribute_match")
-    return CandidateFeatures(user, items, np.column_stack(columns), tuple(names))
+    return CandidateFeatures(user, items, np.column_stack(columns), tuple(names), model_column_directions(names))
 
 
 class LearnedFusionConfig(ModelConfig):
@@ -88,6 +99,11 @@ class LearnedFusionConfig(ModelConfig):
     min_child_samples: int = 50
     seed: int = 0
     num_threads: int = 0
+    # Keep each column's ``directions`` (a better model score never lowers an item). Unconstrained
+    # trees learnt noise in a backbone's own order from a few hundred positives (bench/README.md).
+    monotone: bool = True
+    # A rank column whose order the fusion starts from (score -log rank) and learns corrections to.
+    prior_rank: str | None = None
 
 
 class LearnedFusion:
@@ -105,6 +121,10 @@ class LearnedFusion:
             raise ValueError("no candidate list contains a positive label")
         self.feature_names = groups[0][0].names
         cfg = self.config
+        constraints: dict[str, Any] = {}
+        directions = groups[0][0].directions
+        if cfg.monotone and any(directions):
+            constraints = {"monotone_constraints": list(directions), "monotone_constraints_method": "advanced"}
         ranker = lgb.LGBMRanker(
             objective="lambdarank",
             n_estimators=cfg.n_estimators,
@@ -115,15 +135,27 @@ class LearnedFusion:
             n_jobs=cfg.num_threads or default_plan().lightgbm,
             deterministic=True,
             verbose=-1,
+            **constraints,
         )
+        priors = [prior for f, _ in groups if (prior := self._prior(f)) is not None]
         ranker.fit(
             np.vstack([f.values for f, _ in groups]),
             np.concatenate([y for _, y in groups]),
             group=[len(y) for _, y in groups],
             feature_name=list(self.feature_names),
+            init_score=np.concatenate(priors) if priors else None,
         )
         self.booster = ranker.booster_
         return self
+
+    def _prior(self, features: CandidateFeatures) -> FloatArray | None:
+        """The starting score of each candidate: -log of its ``prior_rank`` (None without a prior)."""
+        if self.config.prior_rank is None:
+            return None
+        if self.config.prior_rank not in features.names:
+            raise ValueError(f"prior column {self.config.prior_rank!r} is not among the features {features.names}")
+        ranks = features.values[:, features.names.index(self.config.prior_rank)]
+        return -np.log(np.maximum(ranks, 1.0))
 
     def score(self, features: CandidateFeatures) -> FloatArray:
         """The fused score of every candidate (higher is better)."""
@@ -131,7 +163,9 @@ class LearnedFusion:
             raise RuntimeError("LearnedFusion is not fitted; call fit() first")
         if features.names != self.feature_names:
             raise ValueError(f"features {features.names} differ from training {self.feature_names}")
-        return np.asarray(self.booster.predict(features.values), dtype=np.float64)
+        learned = np.asarray(self.booster.predict(features.values), dtype=np.float64)
+        prior = self._prior(features)
+        return learned if prior is None else learned + prior
 
     def rank(self, features: CandidateFeatures) -> IntArray:
         """Row positions of ``features`` best first (ties keep the candidate order)."""
