@@ -110,3 +110,40 @@ def test_text_profiles_follow_a_new_history(build_interactions) -> None:  # type
     model = TextSimilarity(item_texts=SPACE + COOKING).fit(build_interactions([0, 0], [0, 1], 1, 10))
     model.set_history(build_interactions([0, 0], [5, 6], 1, 10))
     assert all(item in range(5, 10) for item, _ in model.recommend(0, 2))
+
+
+def backbone_lists(seed: int, n: int = 200) -> tuple[list[CandidateFeatures], list[np.ndarray]]:
+    """A backbone's score and rank, with positives drawn at random: there is nothing to learn beyond its order."""
+    rng = np.random.default_rng(seed)
+    lists, labels = [], []
+    names = ("backbone_score", "backbone_rank")
+    for user in range(n):
+        scores = rng.normal(size=20)
+        ranks = np.empty(20)
+        ranks[np.argsort(-scores)] = np.arange(1, 21)
+        label = np.zeros(20)
+        label[int(rng.integers(20))] = 1.0
+        lists.append(CandidateFeatures(user, np.arange(20), np.column_stack([scores, ranks]), names, (1, -1)))
+        labels.append(label)
+    return lists, labels
+
+
+@pytest.mark.parametrize("prior", [None, "backbone_rank"])
+def test_a_monotone_fusion_never_reorders_a_lone_backbone(prior: str | None) -> None:
+    # Unconstrained trees fitted this noise and reordered the backbone's lists (bench/README.md).
+    config = LearnedFusionConfig(n_estimators=50, min_child_samples=5, prior_rank=prior)
+    fusion = LearnedFusion(config).fit(*backbone_lists(0))
+    for features in backbone_lists(1, 20)[0]:
+        by_backbone = np.argsort(features.values[:, 1], kind="stable")
+        assert (np.diff(fusion.score(features)[by_backbone]) <= 1e-12).all()
+
+
+def test_an_unconstrained_fusion_reorders_noise() -> None:
+    # The control for the test above: without the constraint the same noise moves items.
+    config = LearnedFusionConfig(n_estimators=50, min_child_samples=5, monotone=False)
+    fusion = LearnedFusion(config).fit(*backbone_lists(0))
+    moved = 0
+    for features in backbone_lists(1, 20)[0]:
+        by_backbone = np.argsort(features.values[:, 1], kind="stable")
+        moved += not (np.diff(fusion.score(features)[by_backbone]) <= 1e-12).all()
+    assert moved > 0
