@@ -25,5 +25,5 @@ def test_run_in_refuses_what_it_cannot_run(planted_service: AgentService, worksp
     context = ToolContext.for_user(workspace, workspace.user_index("hu2"))
     with pytest.raises(ConfigError, match="the agent policy needs an LLM"):
         planted_service.run_in(context, "agent")
-    with pytest.raises(ConfigError, match="unknown policy 'oracle'"):
-        planted_service.run_in(context, "oracle")
+    with pytest.raises(ConfigError, match="unknown policy 'bogus'"):
+        planted_service.run_in(context, "bogus")

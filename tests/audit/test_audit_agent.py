@@ -1,4 +1,4 @@
-"""The agent audit on the planted catalog: planting is scoped; CF fusion ignores text; an obeying LLM is fooled."""
+"""The agent audit on the planted catalog: planting is scoped; rank fusion ignores text; an obeying LLM is fooled."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_planting_is_seen_inside_the_block_and_fully_restored(service: AgentServ
     np.testing.assert_array_equal(workspace.models.text.item_vectors, vectors_before)  # type: ignore[union-attr]
 
 
-def test_cf_fusion_ignores_planted_text_and_an_obeying_llm_rerank_is_fooled(
+def test_rank_fusion_ignores_planted_text_and_an_obeying_llm_rerank_is_fooled(
     service: AgentService, tmp_path: Path
 ) -> None:
     model = ScriptedChatModel([text_obeying_reranker] * 200)
@@ -63,9 +63,11 @@ def test_cf_fusion_ignores_planted_text_and_an_obeying_llm_rerank_is_fooled(
             assert user.rank_after == 1  # the obeying re-ranker always puts the planted item first
     assert outcomes["llm"].top1_rate_after == 1.0
     assert outcomes["llm"].improved + outcomes["llm"].unchanged == 1.0
-    # Without an LLM reading text, only the text model's vector moved; it is not in these pools' tools.
-    for fusion in ("lgbm", "rrf"):
-        assert outcomes[fusion].unchanged == 1.0
+    # Rank fusion reads only the pool's lists, which these tools fill without the text model: planting cannot move it.
+    assert outcomes["rrf"].unchanged == 1.0
+    # The learned fusion reads the text model's score of every pooled item, so planted text can move it;
+    # the audit measures by how much (bench/README.md, "Auditing the agent").
+    assert service.ranker is not None and "text_score" in service.ranker.feature_names
     paths = write_agent_audit_report(report, tmp_path / "report")
     assert all(path.stat().st_size > 0 for path in paths)
     assert "| llm |" in paths[2].read_text()

@@ -108,7 +108,7 @@ def test_recommend_on_a_missing_dataset_folder_is_one_line() -> None:
 @pytest.mark.parametrize(
     ("arguments", "fragment"),
     [
-        (["--policy", "backbone,oracle"], "unknown policy"),  # --users 0, --workers 0: test_cli_edges.py
+        (["--policy", "backbone,bogus"], "unknown policy"),  # --users 0, --workers 0: test_cli_edges.py
     ],
 )
 def test_agent_eval_rejects_bad_input_in_one_line(
