@@ -131,7 +131,7 @@ def _agent_part(dataset: str, backbone: str, llm: str, users: int, workers: int)
     render_run(run, show_trace=True)
     if users < 1:
         return None
-    stdout.rule(f"3. agent-eval: backbone vs heuristic vs agent on {users} users (ToolRec protocol)")
+    stdout.rule(f"3. agent-eval: backbone, heuristic, random tool calls and agent on {users} users (ToolRec)")
     spec = AgentEvalSpec(dataset=dataset, users=users, llm=llm, backbone=backbone, workers=workers)
     with stdout.status(f"evaluating {users} users...") as status:
         result = run_agent_eval(spec, lambda label, done, total: status.update(f"{label} {done}/{total}"))
