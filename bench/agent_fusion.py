@@ -21,17 +21,26 @@ from agentrec.agent.context import ToolContext
 from agentrec.agent.fusion import train_fusion
 from agentrec.agent.policies import RunSettings, finalise, heuristic_pool, seed_pool
 from agentrec.agent.service import open_agent
+from agentrec.agent.trace import AgentRun
+from agentrec.agent.workspace import AgentWorkspace
 from agentrec.eval.bootstrap import paired_bootstrap
+from agentrec.eval.metrics import accuracy_per_user
 from agentrec.recsys.threads import pin_threads
 
 PoolBuilder = Callable[[ToolContext, RunSettings], object]
 POOLS: dict[str, PoolBuilder] = {"backbone top-50": seed_pool, "heuristic": heuristic_pool}
 
 
-def ndcg_at(items: list[str], target: str | None, k: int) -> float:
-    if target is None or target not in items[:k]:
-        return 0.0
-    return 1.0 / float(np.log2(items.index(target) + 2))
+def ndcg_per_user(workspace: AgentWorkspace, runs: list[AgentRun], k: int = 10) -> np.ndarray:
+    """The project's own binary NDCG@k of each run's list against its held-out item."""
+    vocabulary = workspace.split.train.items
+    recommended = np.full((len(runs), k), -1, dtype=np.int64)
+    relevant = []
+    for row, run in enumerate(runs):
+        listed = [vocabulary.index(item) for item in run.item_ids[:k]]
+        recommended[row, : len(listed)] = listed
+        relevant.append(np.array([vocabulary.index(run.target)] if run.target else [], dtype=np.int64))
+    return accuracy_per_user(recommended, relevant, k)[f"ndcg@{k}"]
 
 
 def main() -> None:
@@ -49,8 +58,7 @@ def main() -> None:
     if args.users:
         users = users[: args.users]
     print(f"opened {args.dataset} in {time.perf_counter() - started:.0f} s; {len(users)} users")
-    backbone_runs = [service.run(u, "backbone") for u in users]
-    backbone = np.array([ndcg_at(list(run.item_ids), run.target, 10) for run in backbone_runs])
+    backbone = ndcg_per_user(workspace, [service.run(u, "backbone") for u in users])
     rows = [{"pool": "-", "fusion": "backbone", "ndcg@10": float(backbone.mean())}]
     print(f"backbone ndcg@10 {backbone.mean():.4f}")
     for pool_name, build in POOLS.items():
@@ -60,13 +68,12 @@ def main() -> None:
             ranker = None
             if fusion == "lgbm":
                 ranker = train_fusion(workspace, lambda c, b=build, v=variant: b(c, v), tag=f"bench-{pool_name}")
-            values = []
+            runs = []
             for user in users:
                 context = ToolContext.for_user(workspace, user, variant.seed)
                 build(context, variant)
-                run = finalise(context, variant, "heuristic", ranker=ranker)
-                values.append(ndcg_at(list(run.item_ids), run.target, 10))
-            scores = np.array(values)
+                runs.append(finalise(context, variant, "heuristic", ranker=ranker))
+            scores = ndcg_per_user(workspace, runs)
             versus = paired_bootstrap(backbone, scores)
             row = {
                 "pool": pool_name, "fusion": fusion, "ndcg@10": float(scores.mean()),

@@ -231,10 +231,7 @@ def render_agent_eval(result: AgentEvalReport) -> None:
             name = f"{name} *"
         cells = [f"{entry.metrics[f'{m}@{k}']:.4f}" for m in EVAL_METRICS]
         comparison = (entry.ci_vs_backbone or {}).get(f"ndcg@{k}")
-        versus = "-"
-        if comparison:
-            colour = "green" if comparison.low > 0 else ("red" if comparison.high < 0 else "white")
-            versus = f"[{colour}]{comparison.diff:+.4f} [{comparison.low:+.4f}, {comparison.high:+.4f}][/]"
+        versus = _interval(comparison) if comparison else "-"
         rates = entry.rates
         table.add_row(
             name, *cells, versus, f"{entry.usage.llm_calls / users:.1f}", f"{entry.usage.seconds / users:.2f}",
