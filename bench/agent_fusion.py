@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from agentrec.agent.context import ToolContext
-from agentrec.agent.fusion import train_fusion
+from agentrec.agent.fusion import FusionModels, train_fusion
 from agentrec.agent.policies import RunSettings, finalise, heuristic_pool, seed_pool
 from agentrec.agent.service import open_agent
 from agentrec.agent.trace import AgentRun
@@ -72,7 +72,7 @@ def main() -> None:
             for user in users:
                 context = ToolContext.for_user(workspace, user, variant.seed)
                 build(context, variant)
-                runs.append(finalise(context, variant, "heuristic", ranker=ranker))
+                runs.append(finalise(context, variant, "heuristic", trained=FusionModels(lgbm=ranker)))
             scores = ndcg_per_user(workspace, runs)
             versus = paired_bootstrap(backbone, scores)
             row = {

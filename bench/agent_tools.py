@@ -153,7 +153,7 @@ def _pooled_ids(context: ToolContext, n: int) -> list[str]:
 def fusion_calls(service: AgentService, context: ToolContext, timings: Timings) -> None:
     """``finalise`` (fuse, ground, fill, record) on the pool the tool calls gathered."""
     settings = service.settings
-    _, lgbm_ms = _timed(lambda: finalise(context, settings, "agent", ranker=service.ranker))
+    _, lgbm_ms = _timed(lambda: finalise(context, settings, "agent", trained=service.trained))
     _, rrf_ms = _timed(lambda: finalise(context, replace(settings, fusion="rrf"), "agent"))
     timings.add("finalise, fusion lgbm", lgbm_ms)
     timings.add("finalise, fusion rrf", rrf_ms)

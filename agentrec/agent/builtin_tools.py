@@ -14,9 +14,11 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agentrec.agent.context import ToolContext
+from agentrec.agent.llm_scoring import MAX_SCORED, score_candidates
 from agentrec.agent.pool import IntArray
 from agentrec.agent.registry import Tool, ToolResult, tool
 from agentrec.core.errors import ToolRetry
+from agentrec.llm.capabilities import ScoresNextToken, supports
 from agentrec.recsys.base import top_k_allowed
 
 ListSize = Annotated[int, Field(ge=1, le=100)]
@@ -94,9 +96,7 @@ def _gathered(context: ToolContext, source: str, arguments: dict[str, object], i
         # A repeated call adds nothing; pooling it twice would only double its weight in fusion.
         return ItemList(source=source, items=[], pool_size=len(context.pool), repeated=True)
     kept = context.pool.add(source, arguments, items, context.step)
-    return ItemList(
-        source=source, items=[ItemBrief.of(context, item) for item in kept], pool_size=len(context.pool)
-    )
+    return ItemList(source=source, items=[ItemBrief.of(context, item) for item in kept], pool_size=len(context.pool))
 
 
 @tool
@@ -210,18 +210,20 @@ def similar(context: ToolContext, item: str, k: ListSize = 20) -> ItemList:
 @tool
 def rank(
     context: ToolContext,
-    by: Literal["score", "popularity", "recency", "similarity"] = "score",
+    by: Literal["score", "popularity", "recency", "similarity", "llm"] = "score",
     k: ListSize = 20,
 ) -> ItemList:
     """Re-order the gathered pool by a criterion and keep its top k as a new list.
 
     Args:
-        by: score (the recommender model), popularity, recency (newest first) or similarity (to items the user liked).
+        by: score (the model), popularity, recency (newest first), similarity (to liked items) or llm (you score).
         k: how many items to keep (1 to 100).
     """
     pooled = context.pool.items()
     if pooled.size == 0:
         raise ToolRetry("the pool is empty; gather items with retrieve, search or similar first")
+    if by == "llm":
+        return _gathered(context, "rank by llm", {"by": by, "k": k}, _llm_ranked(context, pooled)[:k])
     workspace = context.workspace
     criteria: dict[str, Callable[[], Any]] = {
         "score": lambda: context.scores("backbone"),
@@ -233,6 +235,16 @@ def rank(
     allowed = np.zeros(workspace.n_items, dtype=bool)
     allowed[pooled] = True
     return _gathered(context, f"rank by {by}", {"by": by, "k": k}, top_k_allowed(values, allowed, k))
+
+
+def _llm_ranked(context: ToolContext, pooled: IntArray) -> IntArray:
+    """The backbone's top ``MAX_SCORED`` pooled items, ordered by the LLM's label scores."""
+    if context.llm is None or not supports(context.llm, ScoresNextToken):
+        raise ToolRetry("rank by llm needs an LLM that gives next-token log-probabilities; use another criterion")
+    backbone = context.scores("backbone")
+    top = pooled[np.argsort(-backbone[pooled], kind="stable")][:MAX_SCORED]
+    scored = score_candidates(context.llm, context, top, context.llm_shuffles)
+    return top[np.argsort(-scored.scores, kind="stable")]
 
 
 @tool

@@ -16,6 +16,7 @@ from agentrec.agent.pool import BoolArray, CandidatePool
 from agentrec.agent.workspace import AgentWorkspace, UserHistory
 from agentrec.core.errors import ToolRetry
 from agentrec.data.records import ItemRecord
+from agentrec.llm.records import ChatModel
 
 FloatArray = npt.NDArray[np.float64]
 ModelRole = Literal["backbone", "similar", "text"]
@@ -30,6 +31,9 @@ class ToolContext:
     pool: CandidatePool
     rng: np.random.Generator
     step: int = 0
+    # The LLM a tool may consult (rank by llm) and how many shuffled orders it scores; None: no LLM in this run.
+    llm: ChatModel | None = None
+    llm_shuffles: int = 3
     _scores: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 
     @classmethod

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from pydantic import PositiveInt
@@ -30,6 +31,7 @@ from agentrec.agent.eval_report import (
     UserRow,
     UserSlice,
 )
+from agentrec.agent.fusion import LLM_FUSIONS
 from agentrec.agent.policies import ALL_POLICIES, ANSWER_AWARE_POLICIES, POLICIES, RunSettings
 from agentrec.agent.service import AgentService, open_agent
 from agentrec.agent.trace import AgentRun, TraceStore
@@ -111,7 +113,12 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
 
 
 def _needs_llm(spec: AgentEvalSpec) -> bool:
-    return "agent" in spec.policies or (spec.settings.fusion == "llm" and "heuristic" in spec.policies)
+    return any(_calls_llm(spec, policy) for policy in spec.policies)
+
+
+def _calls_llm(spec: AgentEvalSpec, policy: str) -> bool:
+    """The agent calls the LLM, and so does every fused policy when the fusion does."""
+    return policy == "agent" or (policy != "backbone" and spec.settings.fusion in LLM_FUSIONS)
 
 
 def sample_users(service: AgentService, n: int, seed: int) -> list[int]:
@@ -139,19 +146,20 @@ def run_key(spec: AgentEvalSpec, service: AgentService, policy: str, users: list
         "policy": policy,
         "users": users,
         "settings": spec.settings.__dict__,
-        "llm": service.model.model_id if service.model is not None and policy == "agent" else "",
+        # Any policy but the backbone may consult the LLM (rank by llm, an LLM fusion).
+        "llm": service.model.model_id if service.model is not None and policy != "backbone" else "",
     }
     canonical = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
 def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[int]) -> Iterator[AgentRun]:
-    if policy != "agent" or spec.workers == 1 or len(users) < 2:
+    if not _calls_llm(spec, policy) or spec.workers == 1 or len(users) < 2:
         for user in users:
             yield service.run(user, policy)
         return
     with spawn_pool(spec.workers, _start_worker, (spec,), LLM_WORKERS) as pool:
-        for _, run in run_in_workers(pool, _worker_run, users):
+        for _, run in run_in_workers(pool, partial(_worker_run, policy=policy), users):
             yield run
 
 
@@ -165,9 +173,9 @@ def _start_worker(spec: AgentEvalSpec) -> None:
     _WORKER = open_agent(spec.dataset, spec.settings, model, backbone=spec.backbone)
 
 
-def _worker_run(user: int) -> AgentRun:
+def _worker_run(user: int, policy: str) -> AgentRun:
     assert _WORKER is not None
-    return _WORKER.run(user, "agent")
+    return _WORKER.run(user, policy)
 
 
 def _per_user(service: AgentService, runs: list[AgentRun], k: int) -> dict[str, np.ndarray]:

@@ -7,6 +7,9 @@
   sees a test item.
 * ``rrf``: reciprocal-rank fusion over the gathered lists.
 * ``llm``: ToolRec's final LLM re-rank, constrained to pool items.
+* ``llm-logits``: the ``lgbm`` order, whose top 20 the LLM scores by label
+  log-probabilities (``llm_scoring``); a second LightGBM model, trained the
+  same way on validation pools, weighs that score against the first order.
 
 Every path returns catalog items from the pool, unseen by the user; the caller
 fills from the backbone when the pool has fewer than k.
@@ -14,8 +17,10 @@ fills from the backbone when the pool has fewer than k.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -23,8 +28,10 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from agentrec.agent.context import ModelRole, ToolContext
+from agentrec.agent.llm_scoring import MAX_SCORED, score_candidates
 from agentrec.agent.pool import FloatArray, IntArray
 from agentrec.agent.workspace import AgentWorkspace
+from agentrec.core.errors import ConfigError
 from agentrec.core.paths import state_dir
 from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings, Message
 from agentrec.llm.structured import InvalidStructuredReply, complete_structured
@@ -33,10 +40,22 @@ from agentrec.recsys.ranker import CandidateFeatures, LearnedFusion, LearnedFusi
 
 logger = logging.getLogger(__name__)
 
-FusionName = Literal["lgbm", "rrf", "llm"]
-FUSIONS: tuple[str, ...] = ("lgbm", "rrf", "llm")
+FusionName = Literal["lgbm", "rrf", "llm", "llm-logits"]
+FUSIONS: tuple[str, ...] = ("lgbm", "rrf", "llm", "llm-logits")
+LLM_FUSIONS: tuple[str, ...] = ("llm", "llm-logits")  # the fusions that call the LLM
 LLM_RERANK_CANDIDATES = 20  # a 135M model cannot hold more candidates in view; ToolRec re-ranks ~20-30
 TRAINING_USERS = 1000
+# Validation users the LLM-logit rescorer is trained on; only those whose item reaches the first order's
+# top 20 are scored (about a quarter on MovieLens), so this is the LLM cost of training, once per model.
+RESCORER_USERS = 400
+
+
+@dataclass(frozen=True)
+class FusionModels:
+    """The fusion models a service trained: the learned fusion, and the LLM-logit rescorer behind it."""
+
+    lgbm: LearnedFusion | None = None
+    llm_logits: LearnedFusion | None = None
 
 
 def pool_features(context: ToolContext, items: IntArray) -> CandidateFeatures:
@@ -110,7 +129,9 @@ def fuse_llm(context: ToolContext, k: int, model: ChatModel) -> tuple[IntArray, 
     ids = [context.record(int(i)).item_id for i in candidates]
     choice = Literal[tuple(ids)]  # type: ignore[valid-type]
     reply_model: type[_Reranked] = create_model(
-        "RerankedItems", __base__=_Reranked, items=(list[choice], Field(min_length=1, max_length=k))  # type: ignore[valid-type]
+        "RerankedItems",
+        __base__=_Reranked,
+        items=(list[choice], Field(min_length=1, max_length=k)),  # type: ignore[valid-type]
     )
     shown = "\n".join(f"{item_id}: {context.record(int(i)).label}" for item_id, i in zip(ids, candidates, strict=True))
     recent = "; ".join(context.record(int(i)).label for i in context.history.items[-10:])
@@ -132,15 +153,93 @@ def fuse_llm(context: ToolContext, k: int, model: ChatModel) -> tuple[IntArray, 
     return np.array((chosen + rest)[:k], dtype=np.int64), turns
 
 
+def fuse_llm_logits(
+    context: ToolContext, k: int, ranker: LearnedFusion, rescorer: LearnedFusion, model: ChatModel, shuffles: int
+) -> tuple[IntArray, list[AssistantTurn]]:
+    """The learned fusion's order with its top ``MAX_SCORED`` re-weighed by the LLM's label scores."""
+    first = fuse_lgbm(context, len(context.pool), ranker)
+    top = first[:MAX_SCORED]
+    if top.size == 0:
+        return top, []
+    scored = score_candidates(model, context, top, shuffles)
+    order = rescorer.rank(rescoring_features(context, top, scored.scores))
+    return np.concatenate([top[order], first[MAX_SCORED:]])[:k], list(scored.turns)
+
+
+def rescoring_features(context: ToolContext, ordered: IntArray, llm_scores: FloatArray) -> CandidateFeatures:
+    """The first order's rank, the LLM's score and the LLM's rank of each scored item."""
+    llm_rank = np.empty(len(ordered))
+    llm_rank[np.argsort(-llm_scores, kind="stable")] = np.arange(1, len(ordered) + 1)
+    names = ("fused_rank", "llm_score", "llm_rank")
+    values = np.column_stack([np.arange(1.0, len(ordered) + 1), llm_scores, llm_rank])
+    return CandidateFeatures(context.user, ordered, values, names, model_column_directions(names))
+
+
 def fusion_path(workspace: AgentWorkspace, config: LearnedFusionConfig, tag: str) -> Path:
-    models = "-".join(
-        f"{m.name}.{config_hash(m.config)[:8]}" for m in workspace.models.all()
-    )
+    models = "-".join(f"{m.name}.{config_hash(m.config)[:8]}" for m in workspace.models.all())
     attributes = "-".join(workspace.attributes.names) or "none"
     return state_dir("fusion") / workspace.dataset_key / f"{models}_{attributes}_{tag}_{config_hash(config)[:12]}.txt"
 
 
 PoolBuilder = Callable[[ToolContext], None]
+
+
+def train_rescorer(
+    workspace: AgentWorkspace,
+    build_pool: PoolBuilder,
+    ranker: LearnedFusion,
+    model: ChatModel,
+    shuffles: int,
+    tag: str = "",
+    users: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> LearnedFusion:
+    """Train (or load) the LLM-logit rescorer on validation pools; the workspace returns to its stage.
+
+    It starts from the first order (``fused_rank`` is its prior), so an LLM whose
+    scores carry nothing leaves that order as it was.
+    """
+    config = LearnedFusionConfig(prior_rank="fused_rank")
+    llm = hashlib.sha256(f"{model.model_id}|{shuffles}".encode()).hexdigest()[:8]
+    path = fusion_path(workspace, config, f"{tag or 'default'}_llm-logits-{llm}")
+    if path.is_file():
+        return LearnedFusion.load(path, config)
+    previous = workspace.stage
+    workspace.use_stage("valid")
+    try:
+        users = _training_users(workspace, users, RESCORER_USERS, config.seed)
+        features, labels = [], []
+        for done, user in enumerate(users, start=1):
+            target = workspace.target(int(user))
+            context = ToolContext.for_user(workspace, int(user))
+            build_pool(context)
+            top = fuse_lgbm(context, MAX_SCORED, ranker)
+            if target is not None and target in set(top.tolist()):
+                scored = score_candidates(model, context, top, shuffles)
+                features.append(rescoring_features(context, top, scored.scores))
+                labels.append((top == target).astype(np.float64))
+            if progress:
+                progress(done, len(users))
+        if not features:
+            raise ConfigError(
+                f"no validation user of {workspace.store.name} has the held-out item in the fusion's top "
+                f"{MAX_SCORED}; the LLM-logit rescorer has nothing to learn from"
+            )
+        rescorer = LearnedFusion(config).fit(features, labels)
+    finally:
+        workspace.use_stage(previous)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rescorer.save(path)
+    logger.info("LLM-logit rescorer trained on %s validation lists holding the target", len(features))
+    return rescorer
+
+
+def _training_users(workspace: AgentWorkspace, users: Sequence[int] | None, most: int, seed: int) -> list[int]:
+    if users is not None:
+        return [int(u) for u in users]
+    candidates = workspace.evaluable_users()
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(candidates, size=min(most, len(candidates)), replace=False).tolist())
 
 
 def train_fusion(
@@ -159,10 +258,7 @@ def train_fusion(
     previous = workspace.stage
     workspace.use_stage("valid")
     try:
-        candidates = workspace.evaluable_users()
-        if users is None:
-            rng = np.random.default_rng(config.seed)
-            users = sorted(rng.choice(candidates, size=min(TRAINING_USERS, len(candidates)), replace=False).tolist())
+        users = _training_users(workspace, users, TRAINING_USERS, config.seed)
         features, labels = [], []
         for user in users:
             target = workspace.target(int(user))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agentrec.agent.context import ToolContext
+from agentrec.agent.fusion import FusionModels
 from agentrec.agent.policies import RunSettings, finalise, seed_pool
 from agentrec.agent.progress import Progress
 from agentrec.agent.prompts import opening_messages
@@ -25,7 +26,6 @@ from agentrec.agent.trace import AgentRun, AgentStep, StepStatus
 from agentrec.core.errors import ModelBackendError
 from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings, Message
 from agentrec.llm.structured import InvalidStructuredReply
-from agentrec.recsys.ranker import LearnedFusion
 
 FINISH = "finish"
 
@@ -50,7 +50,7 @@ def run_agent(
     model: ChatModel,
     registry: ToolRegistry,
     settings: RunSettings,
-    ranker: LearnedFusion | None = None,
+    trained: FusionModels | None = None,
 ) -> AgentRun:
     """Run the surrogate-user loop for ``context.user`` and return the grounded run record."""
     started = time.perf_counter()
@@ -58,7 +58,7 @@ def run_agent(
     tally = StepTally()
     steps = gather(context, model, registry, settings, opening_messages(context), tally)
     return finalise(
-        context, settings, policy="agent", model=model, ranker=ranker, steps=steps, turns=tally.turns,
+        context, settings, policy="agent", model=model, trained=trained, steps=steps, turns=tally.turns,
         reasks=tally.reasks, skipped=tally.skipped, started=started,
     )  # fmt: skip
 

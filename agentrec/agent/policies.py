@@ -23,14 +23,22 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from agentrec.agent.builtin_tools import ListSize, retrieve, similar
 from agentrec.agent.context import ToolContext
-from agentrec.agent.fusion import FusionName, fuse_lgbm, fuse_llm, fuse_rrf
+from agentrec.agent.fusion import (
+    LLM_FUSIONS,
+    FusionModels,
+    FusionName,
+    fuse_lgbm,
+    fuse_llm,
+    fuse_llm_logits,
+    fuse_rrf,
+)
+from agentrec.agent.llm_scoring import DEFAULT_SHUFFLES
 from agentrec.agent.pool import IntArray
 from agentrec.agent.registry import ToolRegistry
 from agentrec.agent.trace import AgentRun, AgentStep, RankedItem
 from agentrec.core.errors import ConfigError
 from agentrec.llm.records import AssistantTurn, ChatModel
 from agentrec.recsys.base import top_k_allowed
-from agentrec.recsys.ranker import LearnedFusion
 
 # The policies ``agent-eval`` runs unless told otherwise: ``random`` is the floor the agent's
 # choices are measured against. ``oracle`` reads the held-out item, so it is never a default.
@@ -57,6 +65,7 @@ class RunSettings:
     max_skipped_steps: NonNegativeInt = 1
     stop_on_repeat: bool = True
     seed: int = 0
+    llm_shuffles: PositiveInt = DEFAULT_SHUFFLES  # shuffled candidate orders the LLM scorer averages over
 
 
 def backbone_items(context: ToolContext, k: int) -> IntArray:
@@ -95,7 +104,7 @@ def fused_items(
     context: ToolContext,
     settings: RunSettings,
     model: ChatModel | None,
-    ranker: LearnedFusion | None,
+    trained: FusionModels | None,
 ) -> tuple[IntArray, list[AssistantTurn]]:
     """The pool fused by the chosen method (no filling yet)."""
     if settings.fusion == "rrf":
@@ -104,8 +113,14 @@ def fused_items(
         if model is None:
             raise ConfigError("--fusion llm needs an LLM")
         return fuse_llm(context, settings.k, model)
+    ranker = trained.lgbm if trained is not None else None
     if ranker is None:
-        raise ConfigError("--fusion lgbm needs a trained fusion model")
+        raise ConfigError(f"--fusion {settings.fusion} needs a trained fusion model")
+    if settings.fusion == "llm-logits":
+        rescorer = trained.llm_logits if trained is not None else None
+        if model is None or rescorer is None:
+            raise ConfigError("--fusion llm-logits needs an LLM and its trained rescorer")
+        return fuse_llm_logits(context, settings.k, ranker, rescorer, model, settings.llm_shuffles)
     return fuse_lgbm(context, settings.k, ranker), []
 
 
@@ -114,7 +129,7 @@ def finalise(
     settings: RunSettings,
     policy: str,
     model: ChatModel | None = None,
-    ranker: LearnedFusion | None = None,
+    trained: FusionModels | None = None,
     steps: Sequence[AgentStep] = (),
     turns: Sequence[AssistantTurn] = (),
     reasks: int = 0,
@@ -123,7 +138,7 @@ def finalise(
 ) -> AgentRun:
     """Fuse, ground, fill to k from the backbone, and record the run."""
     fused, fusion_turns = (
-        (np.empty(0, dtype=np.int64), []) if policy == "backbone" else fused_items(context, settings, model, ranker)
+        (np.empty(0, dtype=np.int64), []) if policy == "backbone" else fused_items(context, settings, model, trained)
     )
     turns = [*turns, *fusion_turns]
     grounded = _grounded(context, fused)
@@ -137,7 +152,7 @@ def finalise(
         dataset=workspace.store.name,
         user_id=context.user_id,
         policy=policy,
-        model=getattr(model, "model_id", "") if policy == "agent" or settings.fusion == "llm" else "",
+        model=getattr(model, "model_id", "") if policy == "agent" or settings.fusion in LLM_FUSIONS else "",
         fusion="" if policy == "backbone" else settings.fusion,
         items=tuple(_ranked_item(context, item, policy) for item in final),
         steps=tuple(steps),
@@ -184,9 +199,9 @@ def run_backbone(context: ToolContext, settings: RunSettings) -> AgentRun:
 
 
 def run_heuristic(
-    context: ToolContext, settings: RunSettings, ranker: LearnedFusion | None, model: ChatModel | None = None
+    context: ToolContext, settings: RunSettings, trained: FusionModels | None, model: ChatModel | None = None
 ) -> AgentRun:
-    """The heuristic's pool, fused; ``model`` is used only by ``--fusion llm``."""
+    """The heuristic's pool, fused; ``model`` is used only by ``--fusion llm`` and ``llm-logits``."""
     started = time.perf_counter()
     steps = heuristic_pool(context, settings)
-    return finalise(context, settings, policy="heuristic", model=model, ranker=ranker, steps=steps, started=started)
+    return finalise(context, settings, policy="heuristic", model=model, trained=trained, steps=steps, started=started)

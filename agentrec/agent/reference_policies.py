@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from agentrec.agent.context import ToolContext
+from agentrec.agent.fusion import FusionModels
 from agentrec.agent.loop import FINISH
 from agentrec.agent.policies import HEURISTIC_TOOLS, RunSettings, finalise, seed_pool
 from agentrec.agent.registry import ToolRegistry
 from agentrec.agent.trace import AgentRun, AgentStep
-from agentrec.recsys.ranker import LearnedFusion
 
 ORACLE_NOTE = "oracle reads the held-out item: an upper bound for analysis, not a recommender"
 # Bounds for a number the schema leaves open: small lists and ratings, what a person would ask for.
@@ -77,7 +77,7 @@ def _draw_value(
 
 
 def run_random(
-    context: ToolContext, registry: ToolRegistry, settings: RunSettings, ranker: LearnedFusion | None
+    context: ToolContext, registry: ToolRegistry, settings: RunSettings, trained: FusionModels | None
 ) -> AgentRun:
     """Up to ``max_steps`` uniformly drawn calls of the agent's tools, then the agent's fusion."""
     started = time.perf_counter()
@@ -98,7 +98,7 @@ def run_random(
         steps.append(outcome.step(index, "random draw"))
         if name == FINISH and outcome.result is not None:
             break
-    return finalise(context, settings, "random", ranker=ranker, steps=steps, skipped=skipped, started=started)
+    return finalise(context, settings, "random", trained=trained, steps=steps, skipped=skipped, started=started)
 
 
 def oracle_calls(context: ToolContext, settings: RunSettings) -> list[tuple[str, dict[str, object]]]:
@@ -128,7 +128,7 @@ def _nearest_in_history(context: ToolContext, target: int) -> int | None:
     return int(nearest[0]) if nearest.size else None
 
 
-def run_oracle(context: ToolContext, settings: RunSettings, ranker: LearnedFusion | None) -> AgentRun:
+def run_oracle(context: ToolContext, settings: RunSettings, trained: FusionModels | None) -> AgentRun:
     """The answer-aware calls (``oracle_calls``), then the agent's fusion."""
     started = time.perf_counter()
     seed_pool(context, settings)
@@ -137,4 +137,4 @@ def run_oracle(context: ToolContext, settings: RunSettings, ranker: LearnedFusio
         context.step = index
         steps.append(HEURISTIC_TOOLS.run_step(index, name, arguments, context, thought=ORACLE_NOTE))
     skipped = sum(step.status == "skipped" for step in steps)
-    return finalise(context, settings, "oracle", ranker=ranker, steps=steps, skipped=skipped, started=started)
+    return finalise(context, settings, "oracle", trained=trained, steps=steps, skipped=skipped, started=started)

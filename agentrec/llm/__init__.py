@@ -11,6 +11,7 @@ from agentrec.llm.cache import CachedChatModel, ReplayMissError
 from agentrec.llm.capabilities import (
     KeepsPromptStates,
     RunsGgufFile,
+    ScoresNextToken,
     ScoresText,
     StreamsText,
     Tokenizes,
@@ -45,6 +46,7 @@ __all__ = [
     "ResponseStore",
     "RetryPolicy",
     "RunsGgufFile",
+    "ScoresNextToken",
     "ScoresText",
     "ScriptedChatModel",
     "StreamsText",

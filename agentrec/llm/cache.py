@@ -13,6 +13,7 @@ lacks is a ``ConfigError`` naming both.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
@@ -24,6 +25,7 @@ from agentrec.llm.capabilities import (
     STATE_CACHE_BYTES,
     KeepsPromptStates,
     RunsGgufFile,
+    ScoresNextToken,
     ScoresText,
     StreamsText,
     Tokenizes,
@@ -39,7 +41,7 @@ from agentrec.llm.records import (
     ToolSpec,
     Usage,
 )
-from agentrec.llm.response_store import ResponseStore, logprob_key, request_key, stream_key
+from agentrec.llm.response_store import ResponseStore, logprob_key, next_token_key, request_key, stream_key
 from agentrec.llm.usage import UsageMeter
 
 CacheMode = Literal["off", "on", "replay"]
@@ -130,6 +132,25 @@ class CachedChatModel:
             self._store(key, turn)
         return float(self._metered(turn).text)
 
+    def next_token_logprobs(self, messages: list[Message], options: Sequence[str]) -> list[float | None]:
+        """The backend's first-token log-probabilities of ``options``, through the cache and the meter."""
+        require(self.backend, ScoresNextToken, "next-token log-probabilities")
+        scorer = cast(ScoresNextToken, self.backend)
+        key = next_token_key(self.model_id, messages, options)
+        turn = self._cached(key)
+        if turn is None:
+            self._refuse_in_replay(messages, key)
+            started = time.perf_counter()
+            values = self._computed(lambda: scorer.next_token_logprobs(messages, options))
+            turn = AssistantTurn(
+                text=json.dumps(values),
+                usage=Usage(prompt_tokens=self._prompt_tokens(messages), completion_tokens=1),
+                latency_s=time.perf_counter() - started,
+                model=f"{self.model_id}#next-token",
+            )
+            self._store(key, turn)
+        return [None if value is None else float(value) for value in json.loads(self._metered(turn).text)]
+
     # -- streaming ---------------------------------------------------------------------------
 
     def stream_text(self, messages: list[Message], settings: GenerationSettings | None = None) -> Iterator[str]:
@@ -217,6 +238,11 @@ class CachedChatModel:
         """Tokens of ``text`` under the backend's tokenizer."""
         require(self.backend, Tokenizes, "token counts")
         return cast(Tokenizes, self.backend).count_tokens(text)
+
+    def prompt_tokens(self, messages: list[Message]) -> int:
+        """Tokens of the prompt ``messages`` render to, under the backend's tokenizer."""
+        require(self.backend, Tokenizes, "token counts")
+        return cast(Tokenizes, self.backend).prompt_tokens(messages)
 
     def token_texts(self) -> Sequence[str]:
         """The backend's vocabulary as text."""

@@ -32,6 +32,19 @@ class ScoresText(Protocol):
 
 
 @runtime_checkable
+class ScoresNextToken(Protocol):
+    """Log-probabilities of several one-token answers at the reply's first position, in one forward pass.
+
+    The job a small model can do (LlamaRec's verbalizer, FIRST's first-token
+    logits): read how likely each label is, rather than generate a list.
+    """
+
+    def next_token_logprobs(self, messages: list[Message], options: Sequence[str]) -> list[float | None]:
+        """log P(first token of each option | prompt of ``messages``); None where the backend did not say."""
+        ...
+
+
+@runtime_checkable
 class StreamsText(Protocol):
     """A plain-text reply piece by piece: to time the first token, or to stop early."""
 

@@ -414,6 +414,37 @@ class LocalChatModel:
                     llama.eval([token])
         return total
 
+    def next_token_logprobs(self, messages: list[Message], options: Sequence[str]) -> list[float | None]:
+        """log P(first token of each option) at the reply's first position: one forward pass.
+
+        The prompt's KV cache is kept, so prompts that share a prefix (one user's
+        history under several shuffles of the candidates) evaluate it once.
+        """
+        import numpy as np
+
+        prompt = self.render_prompt(messages)
+        context = self._tokens(prompt)
+        if len(context) > self.n_ctx:
+            raise ConfigError(f"the prompt is {len(context)} tokens; n_ctx is {self.n_ctx}")
+        firsts = [self._first_token_after(prompt, context, option) for option in options]
+        loaded = self.loaded
+        llama = loaded.llama
+        with loaded.lock:
+            self._eval_reusing_prefix(context)
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),)).astype(np.float64)
+        top = logits.max()
+        log_norm = top + np.log(np.exp(logits - top).sum())
+        return [None if token is None else float(logits[token] - log_norm) for token in firsts]
+
+    def _first_token_after(self, prompt: str, prompt_tokens: list[int], option: str) -> int | None:
+        """The token an option starts with when written right after ``prompt``.
+
+        None when the option merges with the prompt's last token: it cannot be read at the next position.
+        """
+        full = self._tokens(prompt + option)
+        shared = _common_prefix(prompt_tokens, full)
+        return full[shared] if shared == len(prompt_tokens) < len(full) else None
+
     def _eval_reusing_prefix(self, tokens: list[int]) -> None:
         """Evaluate ``tokens``, keeping the KV cache of a prefix evaluated before."""
         llama = self.loaded.llama

@@ -12,12 +12,13 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
 from agentrec.core.errors import ConfigError, ModelBackendError
 from agentrec.core.redaction import redact_secrets
+from agentrec.llm.capabilities import ScoresNextToken, require
 from agentrec.llm.records import (
     AssistantTurn,
     GenerationSettings,
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 KEYLESS_PROVIDERS = frozenset({"ollama", "ollama_chat", "hosted_vllm", "lm_studio", "llamafile"})
 # Sent to OpenAI-compatible local servers, whose client library insists on some key.
 _PLACEHOLDER_KEY = "sk-no-key-needed"
+TOP_LOGPROBS = 20  # OpenAI's most; enough for the 20 letter labels of a scored list
 
 
 def import_litellm() -> Any:
@@ -175,6 +177,45 @@ class LiteLLMChatModel:
             if chunk.choices and chunk.choices[0].delta.content:
                 yield chunk.choices[0].delta.content
 
+    def forwards(self, capability: type[Any]) -> bool:
+        """Next-token log-probabilities only where the provider takes ``logprobs``; the rest as declared."""
+        if capability is ScoresNextToken:
+            return self._takes_logprobs()
+        return isinstance(self, capability)
+
+    def _takes_logprobs(self) -> bool:
+        # An OpenAI-compatible endpoint (vLLM, llama.cpp's server) is asked; a reply without them is refused later.
+        if self.api_base and self.provider in ("openai", "hosted_vllm", "text-completion-openai"):
+            return True
+        try:
+            params = self._litellm.get_supported_openai_params(model=self.model, custom_llm_provider=self.provider)
+        except Exception:
+            return False
+        return bool(params) and "logprobs" in params and "top_logprobs" in params
+
+    def next_token_logprobs(self, messages: list[Message], options: Sequence[str]) -> list[float | None]:
+        """First-token log-probabilities of ``options`` from the provider's top log-probabilities.
+
+        One token is generated with ``top_logprobs`` = 20 (OpenAI's maximum). An
+        option among them gets its log-probability (leading spaces ignored, the
+        best spelling kept); one outside them gets None.
+        """
+        require(self, ScoresNextToken, "next-token log-probabilities")
+        settings = GenerationSettings(max_tokens=1, temperature=0.0)
+        request = self._request(messages, [], None, settings, use_tools=False, json_tools=False)
+        request.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        response, _ = call_with_retries(lambda: self._send(request), self.retry_policy, self.model_id)
+        found: dict[str, float] = {}
+        for entry in _top_logprobs(response):
+            token, value = str(entry.get("token", "")).strip(), float(entry.get("logprob", float("-inf")))
+            found[token] = max(value, found.get(token, float("-inf")))
+        if not found:
+            raise ConfigError(
+                f"{self.model_id} returned no top log-probabilities (provider {self.provider}); "
+                "--fusion llm-logits and rank(by=llm) need a server that honours logprobs/top_logprobs"
+            )
+        return [found.get(option.strip()) for option in options]
+
     def _request(
         self,
         messages: list[Message],
@@ -260,6 +301,21 @@ class LiteLLMChatModel:
         except Exception:  # models missing from the price map cost 0 rather than failing the call
             logger.debug("no price for %s; counting 0 USD", self.model)
             return 0.0
+
+
+def _top_logprobs(response: Any) -> list[dict[str, Any]]:
+    """The first generated token's alternatives, as plain dicts (litellm returns objects or dicts)."""
+    try:
+        content = (
+            response.choices[0].logprobs["content"]
+            if isinstance(response.choices[0].logprobs, dict)
+            else response.choices[0].logprobs.content
+        )
+        first = content[0]
+        alternatives = first["top_logprobs"] if isinstance(first, dict) else first.top_logprobs
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return []
+    return [a if isinstance(a, dict) else {"token": a.token, "logprob": a.logprob} for a in alternatives or []]
 
 
 def _openai_tool_choice(tool_choice: str) -> Any:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,18 @@ def logprob_key(model_id: str, messages: list[Message], continuation: str) -> st
             "model": model_id,
             "messages": [m.model_dump(mode="json") for m in messages],
             "continuation": continuation,
+        }
+    )
+
+
+def next_token_key(model_id: str, messages: list[Message], options: Sequence[str]) -> str:
+    """The key of the first-token log-probabilities of ``options`` after a prompt."""
+    return _digest(
+        {
+            "kind": "next-token",
+            "model": model_id,
+            "messages": [m.model_dump(mode="json") for m in messages],
+            "options": list(options),
         }
     )
 

@@ -123,7 +123,7 @@ class McpToolbox:
             )
         settings = replace(self.service.settings, k=parsed.k)
         run = finalise(
-            pool.context, settings, policy=FINISHED_POLICY, model=self.service.model, ranker=self.service.ranker,
+            pool.context, settings, policy=FINISHED_POLICY, model=self.service.model, trained=self.service.trained,
             steps=pool.steps, started=time.perf_counter(),
         )  # fmt: skip
         del self.pools[who.key]

@@ -23,7 +23,12 @@ CacheOption = Annotated[
     typer.Option("--cache", help="on (reuse identical LLM calls) | off | replay (recompute all from the cache)."),
 ]
 FusionOption = Annotated[
-    FusionChoice, typer.Option("--fusion", help="lgbm (learned) | rrf (rank fusion) | llm (LLM re-rank).")
+    FusionChoice,
+    typer.Option(
+        "--fusion",
+        help="lgbm (learned) | rrf (rank fusion) | llm (LLM re-rank) | llm-logits (lgbm, then the LLM scores "
+        "its top 20 by label log-probabilities and a learned rescorer weighs them in).",
+    ),
 ]
 BackboneOption = Annotated[
     str | None, typer.Option("--backbone", help="Model behind retrieve (default: the tool pack's, e.g. sasrec).")

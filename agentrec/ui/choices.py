@@ -31,6 +31,7 @@ class FusionChoice(StrEnum):
     lgbm = "lgbm"
     rrf = "rrf"
     llm = "llm"
+    llm_logits = "llm-logits"
 
 
 class ProtocolChoice(StrEnum):

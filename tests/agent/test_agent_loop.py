@@ -26,7 +26,7 @@ def run(service: AgentService, script: list[object], user: str = "cu1", **settin
     context = ToolContext.for_user(workspace, workspace.user_index(user))
     chosen = RunSettings(**{"k": 5, "seed_pool": 5, "list_size": 5, **settings})  # type: ignore[arg-type]
     model = ScriptedChatModel(script)  # type: ignore[arg-type]
-    return run_agent(context, model, service.registry, chosen, service.ranker)
+    return run_agent(context, model, service.registry, chosen, service.trained)
 
 
 def assert_grounded(run_: AgentRun, workspace: AgentWorkspace, k: int = 5) -> None:
@@ -71,7 +71,7 @@ def test_the_failure_of_a_skipped_step_reaches_the_model(planted_service: AgentS
     workspace = planted_service.workspace
     context = ToolContext.for_user(workspace, workspace.user_index("cu2"))
     model = ScriptedChatModel([call("teleport"), call("teleport"), call("finish")])
-    run_agent(context, model, planted_service.registry, RunSettings(k=5, seed_pool=5), planted_service.ranker)
+    run_agent(context, model, planted_service.registry, RunSettings(k=5, seed_pool=5), planted_service.trained)
     last_request = model.requests[-1]
     assert any(m.role == "tool" and "error" in m.content for m in last_request)
 
