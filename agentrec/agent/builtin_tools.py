@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agentrec.agent.context import ToolContext
+from agentrec.agent.interests import MAX_INTERESTS, user_interests
 from agentrec.agent.llm_scoring import MAX_SCORED, score_candidates
 from agentrec.agent.pool import IntArray
 from agentrec.agent.registry import Tool, ToolResult, tool
@@ -207,6 +208,36 @@ def similar(context: ToolContext, item: str, k: ListSize = 20) -> ItemList:
     return _gathered(context, "similar", {"item": context.record(index).label, "k": k}, items)
 
 
+class InterestList(ItemList):
+    """The items nearest one of the user's interests."""
+
+    interest: str = ""
+
+    def observation(self) -> str:
+        return f"interest {self.interest}: " + super().observation()
+
+
+@tool
+def retrieve_by_interest(
+    context: ToolContext, interest: Annotated[int, Field(ge=1, le=MAX_INTERESTS)] = 1, k: ListSize = 20
+) -> InterestList:
+    """Get unseen items nearest to one of the user's interests, by its number in the profile.
+
+    Args:
+        interest: the interest's number, as listed under "Their interests" in the user's profile.
+        k: how many items to get (1 to 100).
+    """
+    interests = user_interests(context, context.interests)
+    if not interests:
+        raise ToolRetry("this user has no history to find interests in; use retrieve")
+    if interest > len(interests):
+        raise ToolRetry(f"this user has {len(interests)} interests; pick a number from 1 to {len(interests)}")
+    chosen = interests[interest - 1]
+    items = top_k_allowed(chosen.similarity, context.pool.allowed, k)
+    gathered = _gathered(context, "retrieve_by_interest", {"interest": interest, "k": k}, items)
+    return InterestList(**gathered.model_dump(), interest=f"{interest} ({chosen.label})")
+
+
 @tool
 def rank(
     context: ToolContext,
@@ -283,5 +314,6 @@ def finish(context: ToolContext) -> Finished:
 
 
 BUILTIN: dict[str, Tool] = {
-    declared.name: declared for declared in (retrieve, filter_pool, search, similar, rank, item_info, finish)
+    declared.name: declared
+    for declared in (retrieve, filter_pool, search, similar, retrieve_by_interest, rank, item_info, finish)
 }

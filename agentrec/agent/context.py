@@ -34,6 +34,7 @@ class ToolContext:
     # The LLM a tool may consult (rank by llm) and how many shuffled orders it scores; None: no LLM in this run.
     llm: ChatModel | None = None
     llm_shuffles: int = 3
+    interests: int = 4  # at most this many interests for retrieve_by_interest (interests.DEFAULT_INTERESTS)
     _scores: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 
     @classmethod

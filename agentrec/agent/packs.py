@@ -22,7 +22,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from agentrec.agent.registry import Tool
 from agentrec.core.errors import ConfigError
 
-BUILTIN_TOOLS = ("retrieve", "filter", "search", "similar", "rank", "item_info", "finish")
+BUILTIN_TOOLS = (
+    "retrieve", "filter", "search", "similar", "retrieve_by_interest", "rank", "item_info", "finish",
+)  # fmt: skip
 
 
 class PackModels(BaseModel):

@@ -32,6 +32,7 @@ from agentrec.agent.fusion import (
     fuse_llm_logits,
     fuse_rrf,
 )
+from agentrec.agent.interests import DEFAULT_INTERESTS, check_interest_count
 from agentrec.agent.llm_scoring import DEFAULT_SHUFFLES
 from agentrec.agent.pool import IntArray
 from agentrec.agent.registry import ToolRegistry
@@ -66,6 +67,10 @@ class RunSettings:
     stop_on_repeat: bool = True
     seed: int = 0
     llm_shuffles: PositiveInt = DEFAULT_SHUFFLES  # shuffled candidate orders the LLM scorer averages over
+    interests: int = DEFAULT_INTERESTS  # at most this many interests for retrieve_by_interest (1 to 8)
+
+    def __post_init__(self) -> None:
+        check_interest_count(self.interests)
 
 
 def backbone_items(context: ToolContext, k: int) -> IntArray:
@@ -136,7 +141,11 @@ def finalise(
     skipped: int = 0,
     started: float | None = None,
 ) -> AgentRun:
-    """Fuse, ground, fill to k from the backbone, and record the run."""
+    """Fuse, ground, fill to k from the backbone, and record the run.
+
+    An LLM fusion uses ``model``, or else the LLM the run's context was handed.
+    """
+    model = model if model is not None else context.llm
     fused, fusion_turns = (
         (np.empty(0, dtype=np.int64), []) if policy == "backbone" else fused_items(context, settings, model, trained)
     )

@@ -12,8 +12,10 @@ import json
 import numpy as np
 
 from agentrec.agent.context import ToolContext
+from agentrec.agent.interests import describe_interests, user_interests
 from agentrec.agent.packs import ToolPack
 from agentrec.agent.workspace import AgentWorkspace
+from agentrec.core.errors import ToolRetry
 from agentrec.llm.records import Message
 
 RECENT_ITEMS = 10
@@ -73,8 +75,20 @@ def user_prompt(context: ToolContext) -> str:
         genres = f" [{', '.join(record.genres)}]" if record.genres else ""
         stars = "" if np.isnan(rating) else f" rated {rating:g}"
         lines.append(f"{position}. {record.label}{genres}{stars}")
+    if "retrieve_by_interest" in workspace.pack.tools:
+        lines.extend(_interest_lines(context))
     lines.append("What will this user want next? Call one tool.")
     return "\n".join(lines)
+
+
+def _interest_lines(context: ToolContext) -> list[str]:
+    try:
+        interests = user_interests(context, context.interests)
+    except ToolRetry:  # no model can tell which items are alike: the tool will say so if called
+        return []
+    if not interests:
+        return []
+    return ["Their interests (for retrieve_by_interest, by number):", describe_interests(interests)]
 
 
 def opening_messages(context: ToolContext) -> list[Message]:

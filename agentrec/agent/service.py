@@ -57,6 +57,7 @@ class AgentService:
         """
         if context.llm is None:
             context.llm, context.llm_shuffles = self.model, self.settings.llm_shuffles
+        context.interests = self.settings.interests
         if policy == "backbone":
             return run_backbone(context, self.settings)
         if policy == "heuristic":
@@ -100,6 +101,10 @@ def open_agent(
 ) -> AgentService:
     """Open ``dataset`` with its tool pack, fit or load the models, and train the fusion if needed."""
     settings = settings or RunSettings()
+    if settings.fusion == "llm-logits":  # before any fitting: one line naming the backend
+        if model is None:
+            raise ConfigError("--fusion llm-logits needs an LLM")
+        require_label_scoring(model)
     workspace = open_workspace(dataset, pack_path, backbone, progress)
     if settings.k > workspace.n_items:
         # a top-k longer than the catalog is the whole catalog in some order: say so rather than print it
@@ -114,10 +119,6 @@ def _trained_fusion(
     """The learned fusion for ``lgbm`` and ``llm-logits``, and the LLM-logit rescorer for the latter."""
     if settings.fusion not in ("lgbm", "llm-logits"):
         return FusionModels()
-    if settings.fusion == "llm-logits":
-        if model is None:
-            raise ConfigError("--fusion llm-logits needs an LLM")
-        require_label_scoring(model)  # before any training: one line naming the backend
     if progress:
         progress("fusion: training or loading")
     tag = f"seed{settings.seed_pool}-list{settings.list_size}"

@@ -153,12 +153,21 @@ class Recommender(ABC):
         pairs come back when fewer items are allowed. ``ConfigError`` for a model that
         has no item similarity.
         """
-        self._require_fitted()
-        item = int(self._check_items([item])[0])
+        similarity = self.item_similarity(item)
         allowed = np.ones(self.n_items, dtype=bool) if mask is None else self._check_mask(mask).copy()
         allowed[item] = False
-        similarity = np.asarray(self._item_similarity(item), dtype=np.float64)
         return [(int(other), float(similarity[other])) for other in top_k_allowed(similarity, allowed, k)]
+
+    @property
+    def has_item_similarity(self) -> bool:
+        """True when the model can say which items are alike (``item_similarity`` works)."""
+        return type(self)._item_similarity is not Recommender._item_similarity
+
+    def item_similarity(self, item: int) -> FloatArray:
+        """How similar every item is to ``item`` (higher is more alike), shape (n_items,)."""
+        self._require_fitted()
+        item = int(self._check_items([item])[0])
+        return np.asarray(self._item_similarity(item), dtype=np.float64)
 
     def allowed_items(
         self,

@@ -34,13 +34,24 @@ BackboneOption = Annotated[
     str | None, typer.Option("--backbone", help="Model behind retrieve (default: the tool pack's, e.g. sasrec).")
 ]
 MaxStepsOption = Annotated[int, typer.Option("--max-steps", min=1, help="Most tool calls per user.")]
+InterestsOption = Annotated[
+    int, typer.Option("--interests", help="At most this many interests (1 to 8) for the retrieve_by_interest tool.")
+]
+ShufflesOption = Annotated[
+    int,
+    typer.Option(
+        "--llm-shuffles", min=1, help="Shuffled candidate orders the LLM scorer averages (llm-logits, rank by llm)."
+    ),
+]
 EVAL_METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 
 
-def _settings(k: int, max_steps: int, fusion: FusionChoice, seed: int) -> Any:
+def _settings(k: int, max_steps: int, fusion: FusionChoice, seed: int, interests: int, shuffles: int) -> Any:
     from agentrec.agent.policies import RunSettings
 
-    return RunSettings(k=k, max_steps=max_steps, fusion=fusion.value, seed=seed)
+    return RunSettings(
+        k=k, max_steps=max_steps, fusion=fusion.value, seed=seed, interests=interests, llm_shuffles=shuffles
+    )
 
 
 def recommend(
@@ -60,6 +71,8 @@ def recommend(
     fusion: FusionOption = FusionChoice.lgbm,
     backbone: BackboneOption = None,
     max_steps: MaxStepsOption = 7,
+    interests: InterestsOption = 4,
+    llm_shuffles: ShufflesOption = 3,
     cache: CacheOption = CacheChoice.on,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the run here.")] = None,
 ) -> None:
@@ -74,9 +87,9 @@ def recommend(
     from agentrec.recsys.threads import pin_threads
     from agentrec.ui.console import stdout, write_json
 
-    settings = _settings(k, max_steps, fusion, 0)
+    settings = _settings(k, max_steps, fusion, 0, interests, llm_shuffles)
     pin_threads()
-    needs_llm = policy == "agent" or (fusion == "llm" and policy != "backbone")
+    needs_llm = policy == "agent" or (fusion in (FusionChoice.llm, FusionChoice.llm_logits) and policy != "backbone")
     model = make_chat_model(llm, api_base, cache.value) if needs_llm else None
     with stdout.status(f"opening {dataset}...") as status:
         service = open_agent(dataset, settings, model, backbone=backbone, progress=lambda m: status.update(m))
@@ -160,6 +173,8 @@ def agent_eval(
     fusion: FusionOption = FusionChoice.lgbm,
     backbone: BackboneOption = None,
     max_steps: MaxStepsOption = 7,
+    interests: InterestsOption = 4,
+    llm_shuffles: ShufflesOption = 3,
     cache: CacheOption = CacheChoice.on,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
 ) -> None:
@@ -185,7 +200,7 @@ def agent_eval(
         cache=cache.value,
         workers=workers,
         backbone=backbone,
-        settings=_settings(k, max_steps, fusion, seed),
+        settings=_settings(k, max_steps, fusion, seed, interests, llm_shuffles),
     )
     spec.check()
     pin_threads()

@@ -16,6 +16,7 @@ from agentrec.llm import (
     ReplayMissError,
     ResponseStore,
     RunsGgufFile,
+    ScoresNextToken,
     ScoresText,
     ScriptedChatModel,
     StreamsText,
@@ -164,3 +165,61 @@ def test_the_embedded_stream_through_the_wrapper_matches_the_whole_reply(local_m
     whole = model.complete(MESSAGES, settings=SETTINGS).text
     assert "".join(model.stream_text(MESSAGES, SETTINGS)) == whole
     assert meter.calls == 2 and meter.completion_tokens > 0
+
+
+class LabelScorer:
+    """A backend that gives next-token log-probabilities, counting what it computed."""
+
+    def __init__(self) -> None:
+        self.scored = 0
+
+    @property
+    def model_id(self) -> str:
+        return "fake/label-scorer"
+
+    def complete(self, messages: list[Message], *args: object, **kwargs: object) -> AssistantTurn:
+        return AssistantTurn(text="A")
+
+    def next_token_logprobs(self, messages: list[Message], options: list[str]) -> list[float | None]:
+        self.scored += 1
+        return [-float(i + 1) if option != "Z" else None for i, option in enumerate(options)]
+
+
+def test_next_token_log_probabilities_go_through_the_cache_and_the_meter(tmp_path: Path) -> None:
+    backend, meter = LabelScorer(), UsageMeter()
+    store = ResponseStore(tmp_path / "cache.duckdb")
+    model = CachedChatModel(backend, mode="on", store=store, meter=meter)
+    first = model.next_token_logprobs(MESSAGES, ["A", "B", "Z"])
+    assert first == model.next_token_logprobs(MESSAGES, ["A", "B", "Z"]) == [-1.0, -2.0, None]
+    assert backend.scored == 1 and model.backend_calls == 1
+    assert (meter.calls, meter.cache_hits) == (2, 1)
+    # Other options are another question, not a cache hit.
+    assert model.next_token_logprobs(MESSAGES, ["B", "A"]) == [-1.0, -2.0] and backend.scored == 2
+    # Replay answers only from the cache: a remote scorer's call may be paid for.
+    replay = CachedChatModel(backend, mode="replay", store=ResponseStore(store.path))
+    assert replay.next_token_logprobs(MESSAGES, ["A", "B", "Z"]) == [-1.0, -2.0, None]
+    with pytest.raises(ReplayMissError):
+        replay.next_token_logprobs(MESSAGES, ["C"])
+
+
+def test_a_backend_without_next_token_scores_gets_one_error_naming_it() -> None:
+    wrapped = CachedChatModel(ScriptedChatModel([], name="plain"), mode="off")
+    assert not supports(wrapped, ScoresNextToken)
+    with pytest.raises(ConfigError, match=r"scripted/plain cannot give next-token .*ScoresNextToken"):
+        wrapped.next_token_logprobs(MESSAGES, ["A"])
+
+
+def test_the_embedded_model_scores_labels_in_one_pass_like_teacher_forcing(local_model: LocalChatModel) -> None:
+    messages = [
+        Message.system("Answer with one letter."),
+        Message.user("Which is a fruit?\nA. a car\nB. an apple\nC. a chair\nAnswer with the letter only."),
+    ]
+    assert supports(local_model, ScoresNextToken)
+    values = local_model.next_token_logprobs(messages, ["A", "B", "C"])
+    assert all(v is not None and v < 0 for v in values)
+    # The same number the continuation scorer gives for a one-token continuation.
+    for option, value in zip(["A", "B", "C"], values, strict=True):
+        assert value == pytest.approx(local_model.logprob(messages, option), abs=1e-3)
+    # Deterministic, whatever was evaluated before (the kept prefix is reused).
+    local_model.next_token_logprobs([Message.user("Something else entirely.")], ["A"])
+    assert local_model.next_token_logprobs(messages, ["A", "B", "C"]) == pytest.approx(values, abs=1e-6)

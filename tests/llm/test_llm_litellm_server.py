@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from pydantic import BaseModel, Field
 
-from agentrec.llm import GenerationSettings, Message, ToolSpec
+from agentrec.core.errors import ConfigError
+from agentrec.llm import GenerationSettings, Message, ScoresNextToken, ToolSpec, supports
 from agentrec.llm.remote import LiteLLMChatModel
 
 
@@ -56,3 +58,21 @@ def test_a_structured_reply_round_trips_through_litellm(llama_server: str) -> No
         settings=GenerationSettings(max_tokens=32, timeout=60),
     )
     assert isinstance(Verdict.model_validate_json(turn.text).liked, bool)
+
+
+def test_label_log_probabilities_come_from_the_servers_top_logprobs(llama_server: str) -> None:
+    model = LiteLLMChatModel("openai/smollm2", api_base=llama_server)
+    assert supports(model, ScoresNextToken)
+    messages = [Message.user("Which is a fruit?\nA. a car\nB. an apple\nC. a chair\nAnswer with the letter only.")]
+    values = model.next_token_logprobs(messages, ["A", "B", "C", "Q"])
+    given = [v for v in values if v is not None]
+    assert given, values
+    assert all(v <= 0 for v in given)
+
+
+def test_a_provider_without_logprobs_is_refused_naming_it(monkeypatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-used")
+    model = LiteLLMChatModel("anthropic/claude-3-5-haiku-latest")
+    assert not supports(model, ScoresNextToken)
+    with pytest.raises(ConfigError, match=r"anthropic/claude-3-5-haiku-latest cannot give next-token"):
+        model.next_token_logprobs([Message.user("A or B?")], ["A", "B"])

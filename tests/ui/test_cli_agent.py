@@ -182,3 +182,19 @@ def test_agent_eval_replays_the_agent_exactly_from_the_cache(
     assert replayed["policies"]["agent"]["metrics"] == live["policies"]["agent"]["metrics"]
     for row in live["per_user"]:
         assert_grounded(row["items"], planted_folder, row["user"], 10)
+
+
+def test_llm_logits_on_a_provider_without_log_probabilities_is_one_line(
+    planted_folder: Path, tools_env: dict[str, str]
+) -> None:
+    env = {**tools_env, "ANTHROPIC_API_KEY": "sk-test-never-sent"}
+    arguments = ["--fusion", "llm-logits", "--policy", "heuristic", "--llm", "anthropic/claude-3-5-haiku-latest"]
+    result = run("agent-eval", str(planted_folder), "--users", "3", *arguments, env=env)
+    assert_one_line_error(result, "anthropic/claude-3-5-haiku-latest", "next-token log-probabilities")
+    assert "sk-test-never-sent" not in result.stderr
+
+
+def test_an_interest_count_below_one_is_one_line(planted_folder: Path, tools_env: dict[str, str]) -> None:
+    result = run("recommend", str(planted_folder), "--user", "cu1", "--policy", "heuristic", "--interests", "0",
+                 env=tools_env)  # fmt: skip
+    assert_one_line_error(result, "number of interests must be from 1 to 8, got 0")
