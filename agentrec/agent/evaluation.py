@@ -113,12 +113,17 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
 
 
 def _needs_llm(spec: AgentEvalSpec) -> bool:
-    return any(_calls_llm(spec, policy) for policy in spec.policies)
+    return "agent" in spec.policies or (
+        spec.settings.fusion in LLM_FUSIONS and any(p != "backbone" for p in spec.policies)
+    )
 
 
 def _calls_llm(spec: AgentEvalSpec, policy: str) -> bool:
-    """The agent calls the LLM, and so does every fused policy when the fusion does."""
-    return policy == "agent" or (policy != "backbone" and spec.settings.fusion in LLM_FUSIONS)
+    """The agent calls the LLM; so does every fused policy when the fusion does, and random may draw
+    rank(by=llm) whenever the evaluation has an LLM. These run in the workers."""
+    if policy == "backbone":
+        return False
+    return policy == "agent" or spec.settings.fusion in LLM_FUSIONS or (policy == "random" and _needs_llm(spec))
 
 
 def sample_users(service: AgentService, n: int, seed: int) -> list[int]:
