@@ -201,45 +201,16 @@ def train_rescorer(
     """
     config = LearnedFusionConfig(prior_rank="fused_rank")
     llm = hashlib.sha256(f"{model.model_id}|{shuffles}".encode()).hexdigest()[:8]
+
+    def scored_list(context: ToolContext, target: int) -> CandidateFeatures | None:
+        build_pool(context)
+        top = fuse_lgbm(context, MAX_SCORED, ranker)
+        if target not in set(top.tolist()):
+            return None  # no positive, nothing to learn: the LLM is not asked
+        return rescoring_features(context, top, score_candidates(model, context, top, shuffles).scores)
+
     path = fusion_path(workspace, config, f"{tag or 'default'}_llm-logits-{llm}")
-    if path.is_file():
-        return LearnedFusion.load(path, config)
-    previous = workspace.stage
-    workspace.use_stage("valid")
-    try:
-        users = _training_users(workspace, users, RESCORER_USERS, config.seed)
-        features, labels = [], []
-        for done, user in enumerate(users, start=1):
-            target = workspace.target(int(user))
-            context = ToolContext.for_user(workspace, int(user))
-            build_pool(context)
-            top = fuse_lgbm(context, MAX_SCORED, ranker)
-            if target is not None and target in set(top.tolist()):
-                scored = score_candidates(model, context, top, shuffles)
-                features.append(rescoring_features(context, top, scored.scores))
-                labels.append((top == target).astype(np.float64))
-            if progress:
-                progress(done, len(users))
-        if not features:
-            raise ConfigError(
-                f"no validation user of {workspace.store.name} has the held-out item in the fusion's top "
-                f"{MAX_SCORED}; the LLM-logit rescorer has nothing to learn from"
-            )
-        rescorer = LearnedFusion(config).fit(features, labels)
-    finally:
-        workspace.use_stage(previous)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rescorer.save(path)
-    logger.info("LLM-logit rescorer trained on %s validation lists holding the target", len(features))
-    return rescorer
-
-
-def _training_users(workspace: AgentWorkspace, users: Sequence[int] | None, most: int, seed: int) -> list[int]:
-    if users is not None:
-        return [int(u) for u in users]
-    candidates = workspace.evaluable_users()
-    rng = np.random.default_rng(seed)
-    return sorted(rng.choice(candidates, size=min(most, len(candidates)), replace=False).tolist())
+    return _trained_on_validation(workspace, config, path, users, RESCORER_USERS, scored_list, progress)
 
 
 def train_fusion(
@@ -252,27 +223,63 @@ def train_fusion(
     """Train (or load) the learned fusion on validation-stage pools; the workspace returns to its stage."""
     # The fusion starts from the backbone's order and learns corrections to it.
     config = config or LearnedFusionConfig(prior_rank="backbone_rank")
+
+    def pooled(context: ToolContext, target: int) -> CandidateFeatures | None:
+        build_pool(context)
+        items = context.pool.items()
+        return pool_features(context, items) if target in set(items.tolist()) else None
+
     path = fusion_path(workspace, config, tag or "default")
+    return _trained_on_validation(workspace, config, path, users, TRAINING_USERS, pooled)
+
+
+# Per validation user (context, held-out item): the candidate list to learn from, or None to skip the user.
+CandidateList = Callable[[ToolContext, int], CandidateFeatures | None]
+
+
+def _trained_on_validation(
+    workspace: AgentWorkspace,
+    config: LearnedFusionConfig,
+    path: Path,
+    users: Sequence[int] | None,
+    most: int,
+    candidates: CandidateList,
+    progress: Callable[[int, int], None] | None = None,
+) -> LearnedFusion:
+    """A LambdaRank model fitted on the validation users' candidate lists that hold their item (or loaded)."""
     if path.is_file():
         return LearnedFusion.load(path, config)
     previous = workspace.stage
     workspace.use_stage("valid")
     try:
-        users = _training_users(workspace, users, TRAINING_USERS, config.seed)
+        chosen = _training_users(workspace, users, most, config.seed)
         features, labels = [], []
-        for user in users:
-            target = workspace.target(int(user))
-            context = ToolContext.for_user(workspace, int(user))
-            build_pool(context)
-            items = context.pool.items()
-            if target is None or target not in set(items.tolist()):
-                continue
-            features.append(pool_features(context, items))
-            labels.append((items == target).astype(np.float64))
-        ranker = LearnedFusion(config).fit(features, labels)
+        for done, user in enumerate(chosen, start=1):
+            target = workspace.target(user)
+            listed = None if target is None else candidates(ToolContext.for_user(workspace, user), target)
+            if listed is not None:
+                features.append(listed)
+                labels.append((listed.items == target).astype(np.float64))
+            if progress:
+                progress(done, len(chosen))
+        if not features:
+            raise ConfigError(
+                f"no validation user of {workspace.store.name} has the held-out item among the candidates; "
+                f"there is nothing to train {path.stem} on"
+            )
+        fitted = LearnedFusion(config).fit(features, labels)
     finally:
         workspace.use_stage(previous)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ranker.save(path)
-    logger.info("fusion trained on %s validation pools holding the target", len(features))
-    return ranker
+    fitted.save(path)
+    logger.info("%s trained on %s validation lists holding the target", path.stem, len(features))
+    return fitted
+
+
+def _training_users(workspace: AgentWorkspace, users: Sequence[int] | None, most: int, seed: int) -> list[int]:
+    """The given users, or a seeded sample of at most ``most`` validation users."""
+    if users is not None:
+        return [int(u) for u in users]
+    candidates = workspace.evaluable_users()
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(candidates, size=min(most, len(candidates)), replace=False).tolist())
