@@ -275,6 +275,7 @@ def _llm_ranked(context: ToolContext, pooled: IntArray) -> IntArray:
     backbone = context.scores("backbone")
     top = pooled[np.argsort(-backbone[pooled], kind="stable")][:MAX_SCORED]
     scored = score_candidates(context.llm, context, top, context.llm_shuffles)
+    context.llm_turns.extend(scored.turns)
     return top[np.argsort(-scored.scores, kind="stable")]
 
 

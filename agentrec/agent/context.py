@@ -16,7 +16,7 @@ from agentrec.agent.pool import BoolArray, CandidatePool
 from agentrec.agent.workspace import AgentWorkspace, UserHistory
 from agentrec.core.errors import ToolRetry
 from agentrec.data.records import ItemRecord
-from agentrec.llm.records import ChatModel
+from agentrec.llm.records import AssistantTurn, ChatModel
 
 FloatArray = npt.NDArray[np.float64]
 ModelRole = Literal["backbone", "similar", "text"]
@@ -34,6 +34,7 @@ class ToolContext:
     # The LLM a tool may consult (rank by llm) and how many shuffled orders it scores; None: no LLM in this run.
     llm: ChatModel | None = None
     llm_shuffles: int = 3
+    llm_turns: list[AssistantTurn] = field(default_factory=list)  # calls tools made (rank by llm), for the run's usage
     interests: int = 4  # at most this many interests for retrieve_by_interest (interests.DEFAULT_INTERESTS)
     _scores: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 

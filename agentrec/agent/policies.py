@@ -149,7 +149,7 @@ def finalise(
     fused, fusion_turns = (
         (np.empty(0, dtype=np.int64), []) if policy == "backbone" else fused_items(context, settings, model, trained)
     )
-    turns = [*turns, *fusion_turns]
+    turns = [*turns, *context.llm_turns, *fusion_turns]
     grounded = _grounded(context, fused)
     fallback = policy != "backbone" and grounded.size == 0
     final = list(dict.fromkeys([*grounded.tolist(), *_fill(context, settings.k + len(grounded)).tolist()]))

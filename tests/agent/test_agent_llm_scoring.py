@@ -125,6 +125,7 @@ def test_rank_by_llm_puts_the_scored_favourite_first(workspace: AgentWorkspace, 
     assert outcome.result is not None, outcome.retry_hint
     assert outcome.result.items[0].title == favourite
     assert len(outcome.result.items) == 3
+    assert len(context.llm_turns) == context.llm_shuffles  # the run's usage counts the tool's LLM calls
 
 
 def test_rank_by_llm_without_an_llm_asks_for_another_criterion(
