@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -365,6 +366,11 @@ def _retry_after_seconds(error: Exception) -> float | None:
 
 def _classify(error: Exception, litellm: Any, model_id: str) -> Exception:
     """Map a litellm exception to a transient (retried) or final agentrec error."""
+    transport = _transport_failure(error)
+    if transport is not None:
+        # litellm wraps a refused connection or an unknown host as "InternalServerError 500":
+        # name what happened, not a status no server sent.
+        return TransientBackendError(f"{transport} ({model_id})")
     status = getattr(error, "status_code", None)
     if isinstance(error, litellm.RateLimitError) or status == 429:
         return TransientBackendError(f"rate limited (429) by {model_id}", _retry_after_seconds(error))
@@ -377,6 +383,29 @@ def _classify(error: Exception, litellm: Any, model_id: str) -> Exception:
     if isinstance(error, litellm.AuthenticationError):
         return ConfigError(f"{model_id} rejected the API key from the environment")
     return ModelBackendError(f"{model_id} refused the request: {_first_line(error)}")
+
+
+def _transport_failure(error: BaseException) -> str | None:
+    """What went wrong below HTTP, read from the exception's chain: a refused connection, an unknown host,
+    a timeout. None when the request reached a server (then its status speaks)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused: nothing listens at the endpoint"
+        if isinstance(current, socket.gaierror):
+            return "cannot resolve the endpoint's host name"
+        if isinstance(current, TimeoutError) or type(current).__name__ in _TIMEOUT_TYPES:
+            return "no answer within the timeout"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+# Timeout exceptions of the HTTP stack under litellm (httpx, httpcore, openai), matched by name
+# so that none of those libraries is imported here for an isinstance check.
+_TIMEOUT_TYPES = frozenset({"ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException",
+                            "APITimeoutError", "Timeout"})  # fmt: skip
 
 
 def _first_line(error: Exception) -> str:

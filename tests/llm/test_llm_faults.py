@@ -111,3 +111,37 @@ def test_json_mode_fallback_parses_a_tool_call_from_text(fake_openai) -> None:
     # a self-hosted endpoint also gets the tool-call schema, which llama.cpp servers enforce
     assert sent["response_format"]["schema"]["properties"]["tool"] == {"const": "lookup_movie"}
     assert "lookup_movie" in sent["messages"][0]["content"]
+
+
+def free_loopback_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("api_base", "named"),
+    [
+        (lambda: f"http://127.0.0.1:{free_loopback_port()}/v1", "connection refused"),
+        (lambda: "http://no-such-host.invalid:8000/v1", "cannot resolve the endpoint's host name"),
+    ],
+)
+def test_a_transport_failure_is_named_for_what_it_is(api_base, named: str, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")  # a non-loopback endpoint asks for a key
+    policy = RetryPolicy(max_attempts=2, initial_wait_s=0.01, max_wait_s=0.02, jitter_s=0.0)
+    model = LiteLLMChatModel("openai/fake-model", api_base=api_base(), retry_policy=policy)
+    with pytest.raises(ModelBackendError) as raised:
+        model.complete([Message.user("ping")], settings=GenerationSettings(timeout=5))
+    assert named in str(raised.value)
+    assert "HTTP 500" not in str(raised.value)
+
+
+def test_a_timeout_is_named_a_timeout(fake_openai) -> None:
+    server = fake_openai.start([fake_openai.hang()])
+    policy = RetryPolicy(max_attempts=1, initial_wait_s=0.01, max_wait_s=0.02, jitter_s=0.0)
+    model = LiteLLMChatModel("openai/fake-model", api_base=server.url, retry_policy=policy)
+    with pytest.raises(ModelBackendError, match="within the timeout"):
+        model.complete([Message.user("ping")], settings=GenerationSettings(timeout=0.5))
