@@ -81,6 +81,10 @@ class AgentEvalReport(JsonRecord):
     dataset: str
     k: int
     users_evaluated: int
+    # Users a policy could not finish because its LLM was not reached, by policy; they count in no
+    # metric (every policy is compared on the users all of them finished) and the next run retries them.
+    failed_units: dict[str, list[str]] = Field(default_factory=dict)
+    failures: dict[str, str] = Field(default_factory=dict)
     seed: int
     llm: str | None
     backbone: str

@@ -57,10 +57,13 @@ def run_agent(
     seed_pool(context, settings)
     tally = StepTally()
     steps = gather(context, model, registry, settings, opening_messages(context), tally)
-    return finalise(
+    run = finalise(
         context, settings, policy="agent", model=model, trained=trained, steps=steps, turns=tally.turns,
         reasks=tally.reasks, skipped=tally.skipped, started=started,
     )  # fmt: skip
+    if tally.backend_errors:
+        return run.model_copy(update={"llm_unreachable": tally.backend_errors[0]})
+    return run
 
 
 def gather(

@@ -86,6 +86,9 @@ class AgentRun(BaseModel):
     skipped_steps: int = 0
     fallback: bool = False
     filled: int = 0
+    # Why the LLM was not reached (its calls failed after their retries); "" when it was. Such a run
+    # is shown to a person with a warning, and a batch evaluation never saves it as finished.
+    llm_unreachable: str = ""
 
     @property
     def item_ids(self) -> list[str]:

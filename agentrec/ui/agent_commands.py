@@ -100,6 +100,14 @@ def recommend(
     render_run(run, trace)
     if json_out:
         write_json(json_out, run.model_dump(mode="json"))
+    if run.llm_unreachable:
+        from agentrec.ui.console import stderr
+
+        stderr.print(
+            f"warning: the LLM was not reached ({run.llm_unreachable}); shown instead: the backbone's own list"
+            f" fused by {run.fusion or 'the backbone'}, without any tool call of the LLM",
+            highlight=False, soft_wrap=True, markup=False,
+        )  # fmt: skip
 
 
 def render_run(run: AgentRun, show_trace: bool) -> None:
@@ -176,6 +184,14 @@ def agent_eval(
     interests: InterestsOption = 4,
     llm_shuffles: ShufflesOption = 3,
     cache: CacheOption = CacheChoice.on,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Accept results without the users whose LLM could not be reached (exit 0); by default such a"
+            " run exits 1, and running the command again retries exactly those users.",
+        ),
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
 ) -> None:
     """ToolRec's protocol: leave-one-out by time, full ranking, the same seeded users for every policy.
@@ -226,6 +242,17 @@ def agent_eval(
     plotted = plot_agent_eval(result, target.with_suffix(".png"))
     if plotted is not None:
         stderr.print(f"[dim]plot: {plotted}[/dim]", highlight=False, soft_wrap=True)
+    if result.failed_units:
+        counts = ", ".join(f"{len(ids)} {policy}" for policy, ids in result.failed_units.items())
+        reason = next(iter(result.failures.values()), "")
+        stderr.print(
+            f"failed: {counts} user run(s), the LLM was not reached ({reason}); they are in no metric and were"
+            f" not saved: run the same command again to retry exactly them"
+            + ("" if partial else ", or pass --partial to accept these results"),
+            highlight=False, soft_wrap=True, markup=False,
+        )  # fmt: skip
+        if not partial:
+            raise typer.Exit(1)
 
 
 def render_agent_eval(result: AgentEvalReport) -> None:

@@ -19,7 +19,7 @@ NAN = float("nan")
 # Every key agent-eval wrote before its result became a record (DESIGN.md's keys among them).
 TOP_KEYS = {
     "dataset", "k", "users_evaluated", "seed", "llm", "backbone", "fusion", "max_steps", "policies", "per_user",
-    "wall_seconds", "slices",
+    "wall_seconds", "slices", "failed_units", "failures",
 }  # fmt: skip
 POLICY_KEYS = {"metrics", "ci", "usage", "rates", "ungrounded_items", "median_tool_ms", "uses_answer"}
 ROW_KEYS = {
