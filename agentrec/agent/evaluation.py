@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -64,6 +65,7 @@ class AgentEvalSpec:
     api_base: str | None = None
     cache: CacheMode = "on"
     workers: PositiveInt = 1
+    concurrency: PositiveInt = 1  # users in flight at once in this process (threads): for remote providers
     backbone: str | None = None
     settings: RunSettings = field(default_factory=RunSettings)
 
@@ -184,6 +186,9 @@ def run_key(spec: AgentEvalSpec, service: AgentService, policy: str, users: list
 
 
 def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[int]) -> Iterator[AgentRun]:
+    if _calls_llm(spec, policy) and spec.concurrency > 1 and len(users) > 1:
+        yield from _concurrent_runs(service, policy, users, spec.concurrency)
+        return
     if not _calls_llm(spec, policy) or spec.workers == 1 or len(users) < 2:
         for user in users:
             yield service.run(user, policy)
@@ -191,6 +196,21 @@ def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[i
     with spawn_pool(spec.workers, _start_worker, (spec,), LLM_WORKERS) as pool:
         for _, run in run_in_workers(pool, partial(_worker_run, policy=policy), users):
             yield run
+
+
+def _concurrent_runs(service: AgentService, policy: str, users: list[int], in_flight: int) -> Iterator[AgentRun]:
+    """Runs for ``users`` with up to ``in_flight`` of them waiting on the provider at once.
+
+    A remote model spends its time waiting, so threads suffice; each run has its own
+    context, and its result does not depend on the order runs finish in.
+    """
+    pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="agent-eval")
+    try:
+        futures = [pool.submit(service.run, user, policy) for user in users]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:  # an error or an interrupt must not leave queued users running
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _WORKER: AgentService | None = None

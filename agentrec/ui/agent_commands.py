@@ -178,6 +178,14 @@ def agent_eval(
     api_base: ApiBaseOption = None,
     seed: Annotated[int, typer.Option(help="Seed for the user sample, the bootstrap and the LLM.")] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Processes running the agent (each loads its own LLM).")] = 1,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Users in flight at once in one process: for a remote provider (--llm provider/model or"
+            " --api-base), whose calls mostly wait. The embedded model gains from --workers instead.",
+        ),
+    ] = 1,
     fusion: FusionOption = FusionChoice.lgbm,
     backbone: BackboneOption = None,
     max_steps: MaxStepsOption = 7,
@@ -215,6 +223,7 @@ def agent_eval(
         api_base=api_base,
         cache=cache.value,
         workers=workers,
+        concurrency=concurrency,
         backbone=backbone,
         settings=_settings(k, max_steps, fusion, seed, interests, llm_shuffles),
     )
