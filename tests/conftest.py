@@ -18,9 +18,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -46,17 +47,13 @@ def _is_loopback(address: object) -> bool:
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
     if not _is_loopback(address):
-        raise ConnectionRefusedError(
-            f"tests may not reach the network: blocked connect to {address!r}"
-        )
+        raise ConnectionRefusedError(f"tests may not reach the network: blocked connect to {address!r}")
     return _real_connect(self, address)  # type: ignore[arg-type]
 
 
 def _guarded_connect_ex(self: socket.socket, address: object) -> int:
     if not _is_loopback(address):
-        raise ConnectionRefusedError(
-            f"tests may not reach the network: blocked connect to {address!r}"
-        )
+        raise ConnectionRefusedError(f"tests may not reach the network: blocked connect to {address!r}")
     return _real_connect_ex(self, address)  # type: ignore[arg-type]
 
 
@@ -237,3 +234,38 @@ def write_planted_catalog(folder: Path, seed: int = 0) -> Path:
 def planted_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The planted catalog as a dataset folder named ``planted`` (its store name)."""
     return write_planted_catalog(tmp_path_factory.mktemp("planted") / "planted")
+
+
+LOAD_PROVIDER_PATH = Path(__file__).resolve().parents[1] / "bench" / "load_provider.py"
+
+
+@pytest.fixture(scope="session")
+def load_provider() -> ModuleType:
+    """bench/load_provider.py as a module (bench/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_load_provider", LOAD_PROVIDER_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # registered, so its dataclasses can resolve their own names
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def start_load_provider(load_provider: ModuleType) -> Iterator[Callable[..., str]]:
+    """Start load providers on free loopback ports (their ``/v1`` URL returned); all stopped after the test.
+
+    Options are ``LoadOptions`` fields; the median latency defaults to 5 ms.
+    """
+    stops: list[Callable[[], None]] = []
+
+    def start(**options: Any) -> str:
+        options.setdefault("median_ms", 5.0)
+        base_url, stop = load_provider.serve_in_thread(port=0, **options)
+        stops.append(stop)
+        return str(base_url)
+
+    yield start
+    for stop in stops:
+        stop()

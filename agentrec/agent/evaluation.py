@@ -92,15 +92,14 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
     )
     users = sample_users(service, spec.users, spec.settings.seed)
     store = TraceStore()
-    results: dict[str, PolicyResult] = {}
+    finished: dict[str, dict[str, AgentRun]] = {}  # policy -> user id -> its run
     failed: dict[str, dict[str, str]] = {}  # policy -> user id -> why its LLM was not reached
     # Wall time per phase, so a reader can tell fitting from running (resumed runs count only new work).
     wall_seconds = {"open": time.perf_counter() - started}
     for policy in spec.policies:
         policy_started = time.perf_counter()
         key = run_key(spec, service, policy, users)
-        done = {} if spec.cache == "replay" else store.finished(key)
-        runs = dict(done)
+        runs = finished[policy] = {} if spec.cache == "replay" else dict(store.finished(key))
         todo = [u for u in users if service.workspace.user_id(u) not in runs]
         notify(policy, len(runs), len(users))
         for run in _runs(spec, service, policy, todo):
@@ -110,28 +109,20 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
             store.save([run], run_key=key)
             runs[run.user_id] = run
             notify(policy, len(runs) + len(failed.get(policy, {})), len(users))
-        results[policy] = PolicyResult([runs[u] for u in map(service.workspace.user_id, users) if u in runs], {})
         wall_seconds[policy] = time.perf_counter() - policy_started
     # Every policy is compared on the same users: those finished by all of them.
-    complete = [u for u in users if all(service.workspace.user_id(u) in _ids(r.runs) for r in results.values())]
+    complete = [u for u in users if all(service.workspace.user_id(u) in runs for runs in finished.values())]
     if not complete:
         reasons = "; ".join(f"{p}: {why}" for p, why in _first_reasons(failed).items())
         raise ModelBackendError(f"no user finished: the LLM was not reached ({reasons}); nothing was saved")
-    for policy, result in results.items():
-        ordered = [run for run in result.runs if run.user_id in _ids_of(service, complete)]
+    results: dict[str, PolicyResult] = {}
+    for policy, runs in finished.items():
+        ordered = [runs[service.workspace.user_id(u)] for u in complete]
         results[policy] = PolicyResult(ordered, _per_user(service, ordered, spec.settings.k))
     wall_seconds["total"] = time.perf_counter() - started
     wall = {phase: round(seconds, 2) for phase, seconds in wall_seconds.items()}
     summary = {"failed_units": {p: sorted(ids) for p, ids in failed.items()}, "failures": _first_reasons(failed)}
     return report(spec, service, complete, results).model_copy(update={"wall_seconds": wall, **summary})
-
-
-def _ids(runs: list[AgentRun]) -> set[str]:
-    return {run.user_id for run in runs}
-
-
-def _ids_of(service: AgentService, users: list[int]) -> set[str]:
-    return {service.workspace.user_id(u) for u in users}
 
 
 def _first_reasons(failed: dict[str, dict[str, str]]) -> dict[str, str]:

@@ -64,41 +64,25 @@ def test_no_user_finished_is_one_error(
         run_agent_eval(spec_for(planted_folder, planted_pack, monkeypatch, users=2))
 
 
-def load_provider_module():
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[2] / "bench" / "load_provider.py"
-    spec = importlib.util.spec_from_file_location("bench_load_provider", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_results_do_not_depend_on_how_many_users_are_in_flight(
-    planted_folder: Path, planted_pack: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    planted_folder: Path, planted_pack: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, start_load_provider
 ) -> None:
     import httpx
 
-    base_url, stop = load_provider_module().serve_in_thread(port=0, median_ms=20.0, sigma=0.5, seed=3)
-    try:
-        monkeypatch.setenv("AGENTREC_TOOLS", str(planted_pack.parent))
-        reports, most_in_flight = [], []
-        for concurrency in (1, 6):
-            store = TraceStore(tmp_path / f"traces-{concurrency}.duckdb")  # each run starts from nothing
-            monkeypatch.setattr(evaluation, "TraceStore", lambda store=store: store)
-            httpx.post(base_url.removesuffix("/v1") + "/stats/reset")
-            spec = AgentEvalSpec(
-                dataset=str(planted_folder), users=12, policies=("backbone", "agent"), llm="openai/load-test",
-                api_base=base_url, cache="off", concurrency=concurrency,
-                settings=RunSettings(k=5, seed_pool=5, list_size=5),
-            )  # fmt: skip
-            reports.append(run_agent_eval(spec).json_data())
-            most_in_flight.append(httpx.get(base_url.removesuffix("/v1") + "/stats").json()["max_in_flight"])
-    finally:
-        stop()
+    base_url = start_load_provider(median_ms=20.0, sigma=0.5, seed=3)
+    monkeypatch.setenv("AGENTREC_TOOLS", str(planted_pack.parent))
+    reports, most_in_flight = [], []
+    for concurrency in (1, 6):
+        store = TraceStore(tmp_path / f"traces-{concurrency}.duckdb")  # each run starts from nothing
+        monkeypatch.setattr(evaluation, "TraceStore", lambda store=store: store)
+        httpx.post(base_url.removesuffix("/v1") + "/stats/reset")
+        spec = AgentEvalSpec(
+            dataset=str(planted_folder), users=12, policies=("backbone", "agent"), llm="openai/load-test",
+            api_base=base_url, cache="off", concurrency=concurrency,
+            settings=RunSettings(k=5, seed_pool=5, list_size=5),
+        )  # fmt: skip
+        reports.append(run_agent_eval(spec).json_data())
+        most_in_flight.append(httpx.get(base_url.removesuffix("/v1") + "/stats").json()["max_in_flight"])
     one, many = reports
     assert most_in_flight[0] == 1 and most_in_flight[1] > 1
     assert one["failed_units"] == many["failed_units"] == {}

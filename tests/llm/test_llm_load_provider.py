@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Literal
 
@@ -20,37 +17,12 @@ from pydantic import BaseModel, Field
 from agentrec.llm import GenerationSettings, Message, ToolSpec
 from agentrec.llm.remote import LiteLLMChatModel
 
-PROVIDER_PATH = Path(__file__).resolve().parents[2] / "bench" / "load_provider.py"
-
-
-def _load_provider() -> ModuleType:
-    # bench/ is not a package; the module is registered so its dataclasses can resolve their own names.
-    spec = importlib.util.spec_from_file_location("bench_load_provider", PROVIDER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-provider = _load_provider()
 Start = Callable[..., str]
 
 
 @pytest.fixture
-def start_provider() -> Iterator[Start]:
-    """Start providers on free loopback ports (``/v1`` base URL returned); all stopped after the test."""
-    stops: list[Callable[[], None]] = []
-
-    def start(**options: Any) -> str:
-        options.setdefault("median_ms", 5.0)
-        base_url, stop = provider.serve_in_thread(port=0, **options)
-        stops.append(stop)
-        return str(base_url)
-
-    yield start
-    for stop in stops:
-        stop()
+def start_provider(start_load_provider: Start) -> Start:
+    return start_load_provider
 
 
 def _root(base_url: str) -> str:
@@ -170,8 +142,8 @@ KEYWORD_SCHEMA: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_sampled_values_satisfy_every_handled_keyword(seed: int) -> None:
-    value = provider.sample_value(KEYWORD_SCHEMA, KEYWORD_SCHEMA, random.Random(seed))
+def test_sampled_values_satisfy_every_handled_keyword(seed: int, load_provider: ModuleType) -> None:
+    value = load_provider.sample_value(KEYWORD_SCHEMA, KEYWORD_SCHEMA, random.Random(seed))
     jsonschema.validate(value, KEYWORD_SCHEMA, format_checker=jsonschema.FormatChecker())
     assert value["id"] == 4 and value["ratio"] == 0.5 and len(value["maybe"]) == 3
     assert value["child"]["tags"]  # a dict[str, X] gets an entry
@@ -257,10 +229,10 @@ def test_an_outage_answers_503_until_the_provider_is_up(start_provider: Start) -
     assert httpx.get(f"{base_url}/models", timeout=10.0).json()["data"][0]["id"] == "load-test"
 
 
-def test_the_same_request_gets_the_same_reply() -> None:
+def test_the_same_request_gets_the_same_reply(load_provider: ModuleType) -> None:
     body = {**HELLO, "tools": [LOOKUP.openai_format()], "tool_choice": "auto"}
-    first = provider.completion_reply(body, 0, "load-test")
-    second = provider.completion_reply(json.loads(json.dumps(body)), 0, "load-test")
+    first = load_provider.completion_reply(body, 0, "load-test")
+    second = load_provider.completion_reply(json.loads(json.dumps(body)), 0, "load-test")
     assert first["choices"] == second["choices"]
     with pytest.raises(ValueError, match="sum to at most 1"):
-        provider.LoadOptions(rate_429=0.6, rate_500=0.6)
+        load_provider.LoadOptions(rate_429=0.6, rate_500=0.6)
