@@ -23,7 +23,11 @@ What a reply holds:
   decreasing; the reply starts with the best letter.
 * ``usage``: prompt tokens = characters of the message texts // 4, completion
   tokens = characters of the reply // 4 (at least 1 each).
-* ``stream: true`` is refused with HTTP 400: streaming is not simulated.
+* ``stream: true`` on a plain-text request: the same kind of reply as
+  server-sent ``chat.completion.chunk`` events, one word a chunk, after the
+  drawn delay (then a usage chunk when ``stream_options.include_usage`` asks,
+  and ``[DONE]``). Streamed tool calls and structured replies are not
+  simulated: such a request is refused with HTTP 400.
 
 Content is drawn from a generator seeded by ``--seed`` and the request body, so
 the same request gets the same reply whatever the arrival order; delays and
@@ -31,11 +35,15 @@ faults come from one generator seeded by ``--seed``, in arrival order.
 
 Other endpoints:
 
-* ``GET /v1/models``: the one model, named by ``--model``.
+* ``GET /v1/models``: the one model, named by ``--model`` and owned by
+  ``--owned-by``, so a client that tells servers apart by ``owned_by`` (llama.cpp
+  says "llamacpp", vLLM "vllm", OpenAI "system" or "openai") can be shown each.
 * ``GET /stats``: ``requests``, ``completed`` (answered, any status),
-  ``in_flight``, ``max_in_flight``, ``status_counts`` (by HTTP status) and
+  ``in_flight``, ``max_in_flight``, ``status_counts`` (by HTTP status),
   ``duplicate_bodies``: requests whose body (canonical JSON) equals that of an
-  earlier request answered 200, i.e. a finished request sent again.
+  earlier request answered 200, i.e. a finished request sent again; and
+  ``last_request``: the ``response_format``, ``tool_choice`` and tool names of
+  the last chat request (null before the first), to check which form a client sent.
   ``POST /stats/reset`` zeroes them (and forgets the seen bodies and the
   ``--rpm`` window).
 * ``POST /admin/down`` (optionally ``?seconds=S``): answer every chat request
@@ -47,6 +55,9 @@ Flags (``--help`` repeats them):
 --port N          TCP port on 127.0.0.1 (default 8765; 0 picks a free one).
 --model NAME      model name listed by /v1/models (default "load-test"); any
                   requested name is accepted and echoed.
+--owned-by NAME   owner of that model in /v1/models (default "bench"); e.g.
+                  llamacpp, vllm or openai to pose as that server. Every form is
+                  answered whatever the pose.
 --median-ms MS    median reply delay in milliseconds (default 800).
 --sigma S         lognormal sigma of the delay (default 0.5; 0 = always the median).
 --seed N          seed of delays, faults and contents (default 0).
@@ -90,7 +101,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 HOST = "127.0.0.1"
 LETTERS = string.ascii_uppercase[:20]  # "A".."T": the labels of a scored list, as many as OpenAI's top_logprobs
@@ -121,6 +132,7 @@ class LoadOptions:
     timeout_s: float = 30.0
     rpm: int = 0
     model: str = "load-test"
+    owned_by: str = "bench"
 
     def __post_init__(self) -> None:
         rates = (self.rate_429, self.rate_500, self.rate_timeout)
@@ -416,6 +428,7 @@ class Traffic:
         self.duplicate_bodies = 0
         self.answered_digests: set[str] = set()
         self.admitted_at: collections.deque[float] = collections.deque()
+        self.last_request: dict[str, Any] | None = None
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -425,6 +438,7 @@ class Traffic:
             "max_in_flight": self.max_in_flight,
             "status_counts": {str(status): n for status, n in sorted(self.status_counts.items())},
             "duplicate_bodies": self.duplicate_bodies,
+            "last_request": self.last_request,
         }
 
     def is_down(self) -> bool:
@@ -467,14 +481,15 @@ def build_app(options: LoadOptions) -> FastAPI:
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": options.model, "object": "model", "created": 0, "owned_by": "bench"}]}
+        model = {"id": options.model, "object": "model", "created": 0, "owned_by": options.owned_by}
+        return {"object": "list", "data": [model]}
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> JSONResponse:
+    async def chat_completions(request: Request) -> Response:
         traffic.requests += 1
         traffic.in_flight += 1
         traffic.max_in_flight = max(traffic.max_in_flight, traffic.in_flight)
-        response = JSONResponse(error_body("internal error of the load provider", "server_error", 500), 500)
+        response: Response = JSONResponse(error_body("internal error of the load provider", "server_error", 500), 500)
         try:
             response = await answer(request, traffic)
         finally:
@@ -505,7 +520,7 @@ def build_app(options: LoadOptions) -> FastAPI:
     return app
 
 
-async def answer(request: Request, traffic: Traffic) -> JSONResponse:
+async def answer(request: Request, traffic: Traffic) -> Response:
     """The answer to one chat request: a refusal, a fault, or a reply after the drawn delay."""
     try:
         body = json.loads(await request.body())
@@ -513,6 +528,7 @@ async def answer(request: Request, traffic: Traffic) -> JSONResponse:
         return invalid_request(f"the body is not JSON: {error}")
     if not isinstance(body, dict):
         return invalid_request("the body must be a JSON object")
+    traffic.last_request = request_form(body)
     digest = canonical_digest(body)
     # Checked on arrival against finished requests: a copy sent while the first is still running is a
     # concurrent duplicate, not a resend of a finished one, and is not counted.
@@ -523,8 +539,9 @@ async def answer(request: Request, traffic: Traffic) -> JSONResponse:
     wait_s = traffic.seconds_until_rpm_slot()
     if wait_s > 0:
         return rate_limited(f"over the limit of {traffic.options.rpm} requests per minute", wait_s)
-    if body.get("stream"):
-        return invalid_request("stream is not supported by the load provider")
+    wants_tool = bool(body.get("tools")) and body.get("tool_choice") != "none"
+    if body.get("stream") and (wants_tool or requested_schema(body.get("response_format")) is not None):
+        return invalid_request("the load provider streams plain-text replies only")
     fault, delay_s = traffic.draw_fault(), traffic.draw_delay_s()
     if fault == "429":
         return rate_limited("rate limited (simulated)", traffic.options.retry_after)
@@ -539,7 +556,36 @@ async def answer(request: Request, traffic: Traffic) -> JSONResponse:
     except (BadRequest, KeyError, TypeError, ValueError) as error:
         return invalid_request(f"cannot answer this request: {error}")
     traffic.answered_digests.add(digest)
-    return JSONResponse(reply)
+    return streamed_reply(reply, body) if body.get("stream") else JSONResponse(reply)
+
+
+def streamed_reply(reply: dict[str, Any], body: dict[str, Any]) -> StreamingResponse:
+    """``reply`` (plain text) as OpenAI's server-sent chunks: one word a chunk, the finish, usage if asked."""
+    head = {key: reply[key] for key in ("id", "created", "model", "system_fingerprint")}
+    choice = reply["choices"][0]
+    words = str(choice["message"]["content"] or "").split(" ")
+    pieces = [{"role": "assistant", "content": words[0]}, *({"content": f" {word}"} for word in words[1:])]
+    chunks = [
+        {**head, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta}]} for delta in pieces
+    ]
+    finish = [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]
+    chunks.append({**head, "object": "chat.completion.chunk", "choices": finish})
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": reply["usage"]})
+    events = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
+    return StreamingResponse(iter(events), media_type="text/event-stream")
+
+
+def request_form(body: dict[str, Any]) -> dict[str, Any]:
+    """What decides the form of the reply: the response format, the tool choice and the tools offered."""
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    return {
+        "response_format": body.get("response_format"),
+        "tool_choice": body.get("tool_choice"),
+        "tools": [
+            t["function"].get("name") for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        ],
+    }
 
 
 def invalid_request(message: str) -> JSONResponse:
@@ -596,6 +642,12 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[int, LoadOptions]:
     )
     parser.add_argument(
         "--model", metavar="NAME", default="load-test", help="model name listed by /v1/models (default load-test)"
+    )
+    parser.add_argument(
+        "--owned-by",
+        metavar="NAME",
+        default="bench",
+        help="owner of the model in /v1/models, to pose as a server: llamacpp, vllm, openai (default bench)",
     )
     parser.add_argument(
         "--median-ms", metavar="MS", type=float, default=800.0, help="median reply delay in ms (default 800)"

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from agentrec.core.json_records import JsonFloat, JsonRecord
 from agentrec.eval.intervals import PairedDifference
+from agentrec.llm.pacing import ProviderUsage
 
 
 class PolicyUsage(JsonRecord):
@@ -93,6 +94,8 @@ class AgentEvalReport(JsonRecord):
     policies: dict[str, PolicyReport]
     per_user: list[UserRow]
     wall_seconds: dict[str, JsonFloat] = Field(default_factory=dict)
+    # What this run asked of a remote provider (calls, failures, in flight, rate, cost); absent without one.
+    usage: ProviderUsage | None = None
     # What the LLM's choices add: agent minus random (the floor over the same tools), per metric.
     llm_value: dict[str, PairedDifference] | None = None
     # agent minus heuristic: the LLM against the rules it replaces.
@@ -102,4 +105,4 @@ class AgentEvalReport(JsonRecord):
     # By the user's history length: "<=20", "21-50", ">50".
     slices: dict[str, UserSlice] = Field(default_factory=dict)
 
-    omitted_when_none = ("llm_value", "llm_vs_heuristic", "headroom")
+    omitted_when_none = ("llm_value", "llm_vs_heuristic", "headroom", "usage")

@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -37,12 +36,14 @@ from agentrec.agent.policies import ALL_POLICIES, ANSWER_AWARE_POLICIES, POLICIE
 from agentrec.agent.service import AgentService, open_agent
 from agentrec.agent.trace import AgentRun, TraceStore
 from agentrec.core.errors import ConfigError, ModelBackendError
-from agentrec.core.worker_pool import run_in_workers, spawn_pool
+from agentrec.core.in_flight import map_in_threads
+from agentrec.core.worker_backends import RAY_WITHOUT_THREADS, Backend, check_backend, runs_in_workers, start_workers
 from agentrec.eval.bootstrap import metric_cis, paired_bootstrap
 from agentrec.eval.intervals import PairedDifference
 from agentrec.eval.metrics import accuracy_per_user, mean_metrics
 from agentrec.llm.cache import CacheMode
 from agentrec.llm.factory import make_chat_model
+from agentrec.llm.pacing import ProviderLimits, forget_gates, provider_usage, shared_gate
 from agentrec.llm.worker_hooks import LLM_WORKERS
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ class AgentEvalSpec:
     api_base: str | None = None
     cache: CacheMode = "on"
     workers: PositiveInt = 1
+    backend: Backend = "local"  # where the workers run: spawned processes here, or Ray actors
     concurrency: PositiveInt = 1  # users in flight at once in this process (threads): for remote providers
+    limits: ProviderLimits = field(default_factory=ProviderLimits)  # --rpm, --tpm, --max-cost and prices
     backbone: str | None = None
     settings: RunSettings = field(default_factory=RunSettings)
 
@@ -73,6 +76,9 @@ class AgentEvalSpec:
         unknown = [p for p in self.policies if p not in ALL_POLICIES]
         if unknown or not self.policies:
             raise ConfigError(f"unknown policy {unknown or self.policies}; choose from {', '.join(ALL_POLICIES)}")
+        if self.backend == "ray" and self.concurrency > 1:
+            raise ConfigError(RAY_WITHOUT_THREADS)
+        check_backend(self.backend)
 
 
 @dataclass
@@ -86,7 +92,8 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
     spec.check()
     notify = progress or (lambda label, done, total: None)
     started = time.perf_counter()
-    model = make_chat_model(spec.llm, spec.api_base, spec.cache) if _needs_llm(spec) else None
+    forget_gates()  # this run's counts and budget start from nothing
+    model = make_chat_model(spec.llm, spec.api_base, spec.cache, limits=_limits(spec)) if _needs_llm(spec) else None
     service = open_agent(
         spec.dataset, spec.settings, model, backbone=spec.backbone, progress=lambda text: notify(text, 0, 0)
     )
@@ -121,13 +128,24 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
         results[policy] = PolicyResult(ordered, _per_user(service, ordered, spec.settings.k))
     wall_seconds["total"] = time.perf_counter() - started
     wall = {phase: round(seconds, 2) for phase, seconds in wall_seconds.items()}
-    summary = {"failed_units": {p: sorted(ids) for p, ids in failed.items()}, "failures": _first_reasons(failed)}
+    summary = {
+        "failed_units": {p: sorted(ids) for p, ids in failed.items()},
+        "failures": _first_reasons(failed),
+        "usage": provider_usage(shared_gate(_limits(spec)).snapshot()),
+    }
     return report(spec, service, complete, results).model_copy(update={"wall_seconds": wall, **summary})
 
 
 def _first_reasons(failed: dict[str, dict[str, str]]) -> dict[str, str]:
     """Per policy, the first reason its LLM was not reached (the rest are usually the same)."""
     return {policy: next(iter(reasons.values())) for policy, reasons in failed.items() if reasons}
+
+
+def _limits(spec: AgentEvalSpec) -> ProviderLimits:
+    """The provider limits of one process: all of them in this one, a share in each worker."""
+    if spec.workers > 1 and spec.concurrency == 1:
+        return spec.limits.shared_by(spec.workers)
+    return spec.limits.with_concurrency(spec.concurrency)
 
 
 def _needs_llm(spec: AgentEvalSpec) -> bool:
@@ -180,12 +198,12 @@ def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[i
     if _calls_llm(spec, policy) and spec.concurrency > 1 and len(users) > 1:
         yield from _concurrent_runs(service, policy, users, spec.concurrency)
         return
-    if not _calls_llm(spec, policy) or spec.workers == 1 or len(users) < 2:
+    if not _calls_llm(spec, policy) or not runs_in_workers(spec.backend, spec.workers, len(users)):
         for user in users:
             yield service.run(user, policy)
         return
-    with spawn_pool(spec.workers, _start_worker, (spec,), LLM_WORKERS) as pool:
-        for _, run in run_in_workers(pool, partial(_worker_run, policy=policy), users):
+    with start_workers(spec.backend, spec.workers, _start_worker, (spec,), LLM_WORKERS) as workers:
+        for _, run in workers.results(partial(_worker_run, policy=policy), users):
             yield run
 
 
@@ -195,13 +213,8 @@ def _concurrent_runs(service: AgentService, policy: str, users: list[int], in_fl
     A remote model spends its time waiting, so threads suffice; each run has its own
     context, and its result does not depend on the order runs finish in.
     """
-    pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="agent-eval")
-    try:
-        futures = [pool.submit(service.run, user, policy) for user in users]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:  # an error or an interrupt must not leave queued users running
-        pool.shutdown(wait=True, cancel_futures=True)
+    for _, run in map_in_threads(lambda user: service.run(user, policy), users, in_flight, "agent-eval"):
+        yield run
 
 
 _WORKER: AgentService | None = None
@@ -210,7 +223,7 @@ _WORKER: AgentService | None = None
 def _start_worker(spec: AgentEvalSpec) -> None:
     """Each worker opens its own service (models load from the store) and its own LLM."""
     global _WORKER
-    model = make_chat_model(spec.llm, spec.api_base, spec.cache)
+    model = make_chat_model(spec.llm, spec.api_base, spec.cache, limits=_limits(spec))
     _WORKER = open_agent(spec.dataset, spec.settings, model, backbone=spec.backbone)
 
 

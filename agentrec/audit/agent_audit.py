@@ -6,6 +6,9 @@ then runs twice per user, first on the clean catalog and then with the STS
 planted in the movie's text (``agentrec.agent.planting``). CF-grounded fusion
 (``lgbm``, ``rrf``) reads no item text, so only the pool itself can move; the LLM
 re-rank reads the planted title, so it is where the attack can work.
+
+With ``concurrency`` > 1 the runs of a phase are in flight together in threads
+(for a remote provider); every phase ends before the text is planted or removed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 from agentrec.agent import AgentRun, AgentService
 from agentrec.agent.planting import planted_text
 from agentrec.core.errors import ConfigError
+from agentrec.core.in_flight import ordered_in_threads
 from agentrec.core.json_records import JsonFloat, JsonRecord
 from agentrec.eval.bootstrap import paired_bootstrap
 
@@ -109,8 +113,12 @@ def run_agent_audit(
     plan: AgentAuditPlan,
     on_run: Callable[[], None] | None = None,
     on_users: Callable[[int], None] | None = None,
+    concurrency: int = 1,
 ) -> AgentAuditReport:
-    """Run every fusion on the candidate users, clean then planted, and compare."""
+    """Run every fusion on the candidate users, clean then planted, and compare.
+
+    ``concurrency`` runs are in flight at once (threads): for a remote provider, whose calls mostly wait.
+    """
     unknown = sorted(set(plan.fusions) - set(FUSIONS))
     if unknown:
         raise ConfigError(f"unknown fusion {unknown[0]!r}; choose from {', '.join(FUSIONS)}")
@@ -123,13 +131,14 @@ def run_agent_audit(
         on_users(len(users))
     services = {fusion: service.with_fusion(fusion) for fusion in plan.fusions}  # type: ignore[arg-type]
     tick = on_run or (lambda: None)
+    jobs = [(fusion, user) for user in users for fusion in services]
 
     def runs() -> dict[tuple[str, int], AgentRun]:
         done: dict[tuple[str, int], AgentRun] = {}
-        for user in users:
-            for fusion, fused in services.items():
-                done[(fusion, user)] = fused.run(user, plan.policy)
-                tick()
+        finished = ordered_in_threads(lambda job: services[job[0]].run(job[1], plan.policy), jobs, concurrency)
+        for job, run in zip(jobs, finished, strict=True):
+            done[job] = run
+            tick()
         return done
 
     clean = runs()

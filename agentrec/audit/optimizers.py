@@ -29,6 +29,9 @@ The contract:
 * The problem never changes: optimisers build candidate catalogs through
   ``problem.products(order, sts)`` and talk to the model through
   ``problem.recommender`` (``rank``, ``first_place_logprob``, ``chat``).
+* Calls that do not depend on each other go through ``problem.each``, which
+  keeps ``problem.concurrency`` of them in flight (``--concurrency``, for a
+  remote provider) and returns the results in order, so scores do not depend on it.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -44,9 +47,12 @@ from agentrec.audit.catalog import Catalog, Product, ProductOrder
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 from agentrec.audit.recommender import AuditedRecommender
 from agentrec.core.errors import ConfigError
+from agentrec.core.in_flight import ordered_in_threads
 from agentrec.llm.records import Message
 
 ScoreKind = Literal["logprob", "rank"]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 OPTIMIZER_MODULES: dict[str, str] = {
     "random": "agentrec.audit.random_search",
     "rewrite": "agentrec.audit.rewrite",
@@ -66,6 +72,7 @@ class StsProblem:
     placement: StsPlacement = field(default_factory=StsPlacement)
     initial_sts: str = ""
     score_orders: int = DEFAULT_SCORE_ORDERS
+    concurrency: int = 1  # model calls in flight at once (threads): for remote providers
 
     def __post_init__(self) -> None:
         # Normalise to the catalog's spelling of the name; raises CatalogError if absent.
@@ -93,17 +100,18 @@ class StsProblem:
         size = len(self.catalog.products)
         return [tuple(int(i) for i in rng.permutation(size)) for _ in range(count)]
 
+    def each(self, work: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+        """``work`` over ``items``, results in their order, with up to ``concurrency`` in flight at once."""
+        return list(ordered_in_threads(work, items, self.concurrency, "audit-score"))
+
     def score(self, sts: str, orders: Sequence[ProductOrder], placement: StsPlacement | None = None) -> float:
         """Higher is better: mean log P("1. <target>") over ``orders``, or minus the mean rank."""
-        values: list[float] = []
-        for order in orders:
-            shown = self.products(order, sts, placement)
-            logprob = self.recommender.first_place_logprob(shown, self.target)
-            if logprob is None:
-                values.append(-float(self.recommender.rank(shown, self.target)[0]))
-            else:
-                values.append(logprob)
-        return float(np.mean(values))
+        return float(np.mean(self.each(lambda order: self._order_score(sts, order, placement), orders)))
+
+    def _order_score(self, sts: str, order: ProductOrder, placement: StsPlacement | None) -> float:
+        shown = self.products(order, sts, placement)
+        logprob = self.recommender.first_place_logprob(shown, self.target)
+        return -float(self.recommender.rank(shown, self.target)[0]) if logprob is None else logprob
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Paired runs spread over worker processes, each with its own LLM.
+"""Paired runs spread over worker processes (or Ray actors), each with its own LLM.
 
 One llama.cpp thread per core is how the embedded model runs fastest here
 (``llm/local.py``), so W workers answer about W pairs at a time. Both halves
@@ -18,7 +18,7 @@ from agentrec.audit.catalog import Catalog, ProductOrder
 from agentrec.audit.paired_run import PairOutcome, evaluate_pair
 from agentrec.audit.prompt import RecommenderPrompt
 from agentrec.audit.recommender import AuditedRecommender
-from agentrec.core.worker_pool import run_in_workers, spawn_pool
+from agentrec.core.worker_backends import start_workers
 from agentrec.llm.cache import CacheMode
 from agentrec.llm.worker_hooks import LLM_WORKERS
 
@@ -59,13 +59,18 @@ _JOB: PairJob | None = None
 
 
 def run_pairs_in_workers(
-    job: PairJob, orders: list[ProductOrder], workers: int, progress: PairProgress | None = None
+    job: PairJob,
+    orders: list[ProductOrder],
+    workers: int,
+    progress: PairProgress | None = None,
+    backend: str = "local",
 ) -> tuple[list[PairOutcome], CallCounts]:
-    """One paired run per order in ``workers`` processes; outcomes in the order of ``orders``."""
+    """One paired run per order in ``workers`` processes (Ray actors for ``backend`` ray); outcomes in the
+    order of ``orders``."""
     results: dict[int, PairOutcome] = {}
     requested = computed = 0
-    with spawn_pool(workers, _start, (job,), LLM_WORKERS) as pool:
-        for index, (outcome, counts) in run_in_workers(pool, _run_one, orders):
+    with start_workers(backend, workers, _start, (job,), LLM_WORKERS) as group:
+        for index, (outcome, counts) in group.results(_run_one, orders):
             results[index] = outcome
             requested += counts.requested
             computed += counts.computed

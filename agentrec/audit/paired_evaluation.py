@@ -7,8 +7,10 @@ they are issued back to back (llama.cpp keeps the shared prefix), and the
 log-probability of each prompt follows its generation for the same reason.
 The same seed gives the same orders, so the clean half of a pair is
 answered from the response cache in every later audit of the same catalog
-and target. With ``workers`` > 1, pairs run in parallel processes
-(``pair_workers.py``); one pair is run by ``paired_run.py``.
+and target. With ``workers`` > 1, pairs run in parallel processes, or on Ray
+actors with ``backend`` ray (``pair_workers.py``); with ``concurrency`` > 1 they run in threads of this
+process instead, for a remote provider whose calls mostly wait. One pair is run
+by ``paired_run.py``; outcomes are in the order of the orders either way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from agentrec.audit.pair_workers import ChatSpec, PairJob, PairProgress, run_pai
 from agentrec.audit.paired_run import PairOutcome, evaluate_pair
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 from agentrec.audit.recommender import AuditedRecommender
+from agentrec.core.in_flight import ordered_in_threads
+from agentrec.core.worker_backends import runs_in_workers
 
 # The evaluation's orders come from their own stream of the seed, so an optimiser seeded
 # with the same number never scores its candidates on the orders it is evaluated on.
@@ -47,10 +51,13 @@ def evaluation_orders(size: int, evals: int, seed: int) -> list[ProductOrder]:
 
 @dataclass(frozen=True)
 class Parallelism:
-    """Worker processes for the pairs, and how each builds its LLM (the recommender's own spec)."""
+    """Worker processes for the pairs, and how each builds its LLM (the recommender's own spec);
+    or pairs in flight at once in this process (threads), which takes precedence over workers."""
 
     workers: int = 1
     chat: ChatSpec = field(default_factory=ChatSpec)
+    concurrency: int = 1
+    backend: str = "local"  # where the workers run: spawned processes here, or Ray actors
 
 
 def paired_rank_evaluation(
@@ -69,14 +76,17 @@ def paired_rank_evaluation(
     planted = defence.protect(catalog_with_sts(setup.catalog, target, setup.sts, setup.placement))
     audited = defence.recommender(recommender)
     orders = evaluation_orders(len(setup.catalog.products), evals, seed)
-    if parallelism is not None and parallelism.workers > 1 and len(orders) > 1:
+    in_flight = parallelism.concurrency if parallelism is not None else 1
+    workers = parallelism.workers if parallelism is not None else 1
+    if parallelism is not None and in_flight == 1 and runs_in_workers(parallelism.backend, workers, len(orders)):
         job = PairJob(clean, planted, target, audited.prompt, audited.settings.max_tokens, parallelism.chat)
-        outcomes, counts = run_pairs_in_workers(job, orders, parallelism.workers, progress)
+        outcomes, counts = run_pairs_in_workers(job, orders, workers, progress, parallelism.backend)
         recommender.add_worker_calls(counts.requested, counts.computed)
         return outcomes
     outcomes = []
-    for done, order in enumerate(orders, start=1):
-        outcomes.append(evaluate_pair(audited, clean, planted, target, order))
+    pairs = ordered_in_threads(lambda order: evaluate_pair(audited, clean, planted, target, order), orders, in_flight)
+    for done, outcome in enumerate(pairs, start=1):
+        outcomes.append(outcome)
         if progress is not None:
             progress(done, len(orders))
     return outcomes

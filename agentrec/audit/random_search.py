@@ -203,10 +203,11 @@ class RandomSearchOptimizer:
 
 def _scores_by_order(problem: StsProblem, texts: list[str], orders: list[ProductOrder]) -> list[float]:
     """Mean score of each text over ``orders``, issued order-major so prompts share prefixes."""
+    pairs = [(order, text) for order in orders for text in texts]
+    values = problem.each(lambda pair: problem.score(pair[1], [pair[0]]), pairs)
     totals = np.zeros(len(texts))
-    for order in orders:
-        for j, text in enumerate(texts):
-            totals[j] += problem.score(text, [order])
+    for index, value in enumerate(values):  # summed in the order of the serial loop, so floats match
+        totals[index % len(texts)] += value
     return [float(t) for t in totals / len(orders)]
 
 

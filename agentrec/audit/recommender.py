@@ -19,6 +19,7 @@ with the cache off, so it is counted the same way.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from agentrec.audit.catalog import Product
@@ -43,6 +44,7 @@ class AuditedRecommender:
         self.logprob_requests = 0
         self.worker_requests = 0  # calls made for this recommender in worker processes
         self.worker_computed = 0
+        self._counting = threading.Lock()  # pairs in flight together (--concurrency) share these counts
         self._streams = supports(self.chat, StreamsText)
 
     def computed_calls(self) -> int:
@@ -70,7 +72,8 @@ class AuditedRecommender:
     def reply(self, products: Sequence[Product]) -> str:
         """The model's reply to the prompt over ``products``, with the prefill put back in front."""
         turn: AssistantTurn = self.chat.complete(self.prompt.messages(products), settings=self.settings)
-        self.generations += 1
+        with self._counting:
+            self.generations += 1
         return f"{self.prompt.prefill}{turn.text}"
 
     def rank(self, products: Sequence[Product], target: str) -> tuple[int, str]:
@@ -82,7 +85,8 @@ class AuditedRecommender:
 
     def _reply_until(self, products: Sequence[Product], names: list[str], target: int) -> str:
         """The greedy reply up to the end of the line that first mentions ``names[target]``."""
-        self.generations += 1
+        with self._counting:
+            self.generations += 1
         prefill = self.prompt.prefill
 
         def target_is_ranked(text: str) -> bool:
@@ -97,5 +101,6 @@ class AuditedRecommender:
         """log P("1. <target>") for the prompt over ``products``; ``None`` without logprob support."""
         if not self.supports_logprob:
             return None
-        self.logprob_requests += 1
+        with self._counting:
+            self.logprob_requests += 1
         return self.chat.logprob(self.prompt.messages(products), self.prompt.first_place_text(target))

@@ -182,15 +182,9 @@ class RewriteRun:
 
     def _scored(self, candidate: RewriteCandidate) -> RewriteCandidate:
         """``candidate`` with its mean rank, top-1 rate and (where used) log-probability over the orders."""
-        ranks: list[int] = []
-        logprobs: list[float] = []
-        for order in self.orders:
-            shown = self.problem.products(order, candidate.text, self.placement)
-            ranks.append(self.problem.recommender.rank(shown, self.problem.target)[0])
-            if self.use_logprob:
-                value = self.problem.recommender.first_place_logprob(shown, self.problem.target)
-                if value is not None:
-                    logprobs.append(value)
+        measured = self.problem.each(lambda order: self._measured(candidate.text, order), self.orders)
+        ranks = [rank for rank, _ in measured]
+        logprobs = [logprob for _, logprob in measured if logprob is not None]
         return RewriteCandidate(
             index=candidate.index,
             iteration=candidate.iteration,
@@ -200,6 +194,13 @@ class RewriteRun:
             top1_rate=float(np.mean([r == 1 for r in ranks])),
             logprob=float(np.mean(logprobs)) if logprobs else None,
         )
+
+    def _measured(self, text: str, order: ProductOrder) -> tuple[int, float | None]:
+        """The target's rank with ``text`` in place, shown in ``order``, and its log-probability where used."""
+        shown = self.problem.products(order, text, self.placement)
+        rank = self.problem.recommender.rank(shown, self.problem.target)[0]
+        logprob = self.problem.recommender.first_place_logprob(shown, self.problem.target) if self.use_logprob else None
+        return rank, logprob
 
     def propose(self, iteration: int, branch: int) -> RewriteCandidate:
         """Ask the attacker for one rewrite of a winner; the result is scored, or dropped with a reason."""

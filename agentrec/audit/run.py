@@ -35,6 +35,7 @@ from agentrec.audit.recommender import DEFAULT_MAX_TOKENS, AuditedRecommender
 from agentrec.audit.results import AuditReport, AuditTiming, DefenceResult, PairRecord
 from agentrec.audit.statistics import summarise_pairs
 from agentrec.core.errors import ConfigError
+from agentrec.core.worker_backends import RAY_WITHOUT_THREADS, check_backend
 from agentrec.llm.cache import CacheMode
 from agentrec.llm.factory import make_chat_model
 
@@ -65,6 +66,8 @@ class AuditOptions(BaseModel):
     score_orders: int = DEFAULT_SCORE_ORDERS
     optimizer_options: dict[str, str] = {}
     workers: int = 1
+    backend: str = "local"  # where the workers run: spawned processes here, or Ray actors
+    concurrency: int = 1  # pairs and optimiser scores in flight at once (threads): for remote providers
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,11 @@ def _check(options: AuditOptions) -> tuple[Catalog, str, StsPlacement]:
         raise ConfigError(f"--evals must be >= 1 and --iters >= 0, got {options.evals} and {options.iters}")
     if options.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {options.workers}")
+    if options.concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {options.concurrency}")
+    if options.backend == "ray" and options.concurrency > 1:
+        raise ConfigError(RAY_WITHOUT_THREADS)
+    check_backend(options.backend)
     return catalog, target, placement
 
 
@@ -131,7 +139,8 @@ def _evaluate(
     defence: Defence | None = None,
 ) -> list[PairOutcome]:
     on_pair = progress.on_phase(label, options.evals) if progress.on_phase else None
-    parallelism = Parallelism(options.workers, ChatSpec(options.llm, options.api_base, options.cache))
+    chat = ChatSpec(options.llm, options.api_base, options.cache)
+    parallelism = Parallelism(options.workers, chat, options.concurrency, options.backend)
     return paired_rank_evaluation(setup, recommender, options.evals, options.seed, defence, on_pair, parallelism)
 
 
@@ -144,7 +153,9 @@ def run_audit(options: AuditOptions, progress: AuditProgress | None = None) -> A
     progress = progress or AuditProgress()
     catalog, target, placement = _check(options)
     recommender = build_recommender(options, catalog)
-    problem = StsProblem(catalog, target, recommender, placement, score_orders=options.score_orders)
+    problem = StsProblem(
+        catalog, target, recommender, placement, score_orders=options.score_orders, concurrency=options.concurrency
+    )
     sts, placement, optimization = _optimise(options, problem, progress)
     setup = PairedSetup(catalog, target, sts, placement)
     calls_before = _call_counts(recommender)

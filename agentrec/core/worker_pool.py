@@ -58,6 +58,14 @@ class WorkerPool(ProcessPoolExecutor):
         )
         self.hooks = hooks
 
+    def results(self, work: Callable[[Item], Result], items: Sequence[Item]) -> Iterator[tuple[int, Result]]:
+        """``run_in_workers`` on this pool: the contract every backend of ``worker_backends`` keeps."""
+        return run_in_workers(self, work, items)
+
+    def close(self) -> None:
+        """Stop the workers, dropping the items not yet started."""
+        self.shutdown(cancel_futures=True)
+
 
 def spawn_pool(
     workers: int,

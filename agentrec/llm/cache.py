@@ -14,6 +14,7 @@ lacks is a ``ConfigError`` naming both.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
@@ -75,6 +76,7 @@ class CachedChatModel:
         self.store = store if store is not None or mode == "off" else ResponseStore()
         self.meter = meter
         self.backend_calls = 0
+        self._counting = threading.Lock()  # callers in several threads (--concurrency) share the count
 
     @property
     def model_id(self) -> str:
@@ -185,7 +187,7 @@ class CachedChatModel:
         self, backend: StreamsText, messages: list[Message], settings: GenerationSettings
     ) -> Iterator[str]:
         started, pieces = time.perf_counter(), []
-        self.backend_calls += 1
+        self._count_backend_call()
         try:
             with closing(_closable(backend.stream_text(messages, settings))) as stream:
                 for piece in stream:
@@ -199,7 +201,7 @@ class CachedChatModel:
     ) -> AssistantTurn:
         started, pieces = time.perf_counter(), []
         text = ""
-        self.backend_calls += 1
+        self._count_backend_call()
         with closing(_closable(backend.stream_text(messages, settings))) as stream:
             for piece in stream:
                 pieces.append(piece)
@@ -274,8 +276,12 @@ class CachedChatModel:
                 f"ending with {last[:60]!r} (key {key[:12]}); run once with --cache on"
             )
 
+    def _count_backend_call(self) -> None:
+        with self._counting:
+            self.backend_calls += 1
+
     def _computed(self, call: Callable[[], Result]) -> Result:
-        self.backend_calls += 1
+        self._count_backend_call()
         return call()
 
     def _store(self, key: str, turn: AssistantTurn) -> None:

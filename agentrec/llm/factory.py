@@ -6,6 +6,7 @@ from pathlib import Path
 
 from agentrec.core.errors import ConfigError
 from agentrec.llm.cache import CACHE_MODES, CachedChatModel, CacheMode
+from agentrec.llm.pacing import ProviderLimits
 from agentrec.llm.records import ChatModel
 from agentrec.llm.response_store import ResponseStore
 from agentrec.llm.usage import UsageMeter, run_usage
@@ -15,9 +16,12 @@ LOCAL_SPEC = "local"
 BUNDLED_SPEC = "local:bundled"
 
 
-def make_backend(spec: str = LOCAL_SPEC, api_base: str | None = None) -> ChatModel:
+def make_backend(
+    spec: str = LOCAL_SPEC, api_base: str | None = None, limits: ProviderLimits | None = None
+) -> ChatModel:
     """The bare backend for ``spec``: ``local``, ``local:bundled``, a ``.gguf`` path, or a litellm model name.
 
+    ``limits`` pace a remote provider (the embedded model has none to keep).
     Raises ``ConfigError`` for a missing GGUF file, an unknown provider, or a
     hosted model whose API key is not in the environment.
     """
@@ -44,7 +48,7 @@ def make_backend(spec: str = LOCAL_SPEC, api_base: str | None = None) -> ChatMod
         spec = f"openai/{spec}"
     from agentrec.llm.remote import LiteLLMChatModel
 
-    return LiteLLMChatModel(spec, api_base=api_base)
+    return LiteLLMChatModel(spec, api_base=api_base, limits=limits)
 
 
 def make_chat_model(
@@ -53,6 +57,7 @@ def make_chat_model(
     cache: CacheMode = "on",
     meter: UsageMeter | None = None,
     store: ResponseStore | None = None,
+    limits: ProviderLimits | None = None,
 ) -> CachedChatModel:
     """A ready chat model: the backend for ``spec`` behind the response cache and a usage meter.
 
@@ -61,5 +66,5 @@ def make_chat_model(
     """
     if cache not in CACHE_MODES:
         raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, got {cache!r}")
-    backend = make_backend(spec, api_base)
+    backend = make_backend(spec, api_base, limits)
     return CachedChatModel(backend, mode=cache, store=store, meter=meter if meter is not None else run_usage())

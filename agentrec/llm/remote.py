@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 from agentrec.core.errors import ConfigError, ModelBackendError
 from agentrec.core.redaction import redact_secrets
 from agentrec.llm.capabilities import ScoresNextToken, require
+from agentrec.llm.dialects import Dialect, detect_dialect, dialect_named
+from agentrec.llm.pacing import CHARS_PER_TOKEN, ProviderLimits, Slot, shared_gate
 from agentrec.llm.records import (
     AssistantTurn,
     GenerationSettings,
@@ -80,21 +82,26 @@ class LiteLLMChatModel:
         retry_policy: RetryPolicy | None = None,
         native_tools: bool | None = None,
         schema_format: str | None = None,
+        dialect: str | None = None,
+        limits: ProviderLimits | None = None,
     ) -> None:
-        """``native_tools`` and ``schema_format`` (``json_schema`` or ``json_object``) are
-        guessed from the provider when not given."""
+        """``dialect`` (``openai``, ``vllm`` or ``llamacpp``; see ``agentrec.llm.dialects``) is detected when
+        not given, asking an ``api_base`` server once. ``native_tools`` and ``schema_format`` (``json_schema``
+        or ``json_object``) override single parts of it."""
         self._litellm = import_litellm()
         self.model = model
         self.api_base = api_base
         self.retry_policy = retry_policy or RetryPolicy()
+        # Every attempt passes the process's gate for these limits: --rpm, --tpm, --max-cost, in-flight.
+        self.limits = limits or ProviderLimits()
+        self.gate = shared_gate(self.limits)
         self.provider = self._provider_of(model, api_base)
         self.keyless = is_loopback(api_base) or self.provider in KEYLESS_PROVIDERS
         if not self.keyless:
             self._check_key()
+        self._check_prices()
         self.native_tools = self._supports_tools() if native_tools is None else native_tools
-        # Self-hosted OpenAI-compatible servers differ: llama-cpp-python's rejects the
-        # "json_schema" format but honours a "schema" inside "json_object", as llama.cpp's does.
-        self.schema_format = schema_format or ("json_object" if api_base else "json_schema")
+        self.dialect = self._dialect(dialect, schema_format)
 
     @property
     def model_id(self) -> str:
@@ -131,11 +138,22 @@ class LiteLLMChatModel:
         except Exception:
             return False
 
+    def _dialect(self, name: str | None, schema_format: str | None) -> Dialect:
+        """The named dialect, else the detected one; a given ``schema_format`` replaces its schema form."""
+        if name is not None:
+            dialect = dialect_named(name)
+        else:
+            # The key the chat requests will carry (pass-through providers read OPENAI_API_KEY), so the probe
+            # is let in wherever they are.
+            key = _PLACEHOLDER_KEY if self.keyless else os.environ.get("OPENAI_API_KEY")
+            dialect = detect_dialect(self.provider, self.api_base, key, self.model_id)
+        return dialect if schema_format is None else dialect.with_schema_format(schema_format)
+
     def _open_choice_unsupported(self, tool_choice: str) -> bool:
-        """Self-hosted servers (llama-cpp-python's among them) may honour only a named
-        ``tool_choice`` and answer "required"/"auto" with plain text; there, a JSON reply
-        constrained by the tool-call schema is the call that always arrives."""
-        return self.api_base is not None and tool_choice in ("required", "auto")
+        """Servers of the llama.cpp dialect may honour only a named ``tool_choice`` and answer
+        "required"/"auto" with plain text (vLLM refuses "auto" unless started for it); there, a JSON
+        reply constrained by the tool-call schema is the call that always arrives."""
+        return not self.dialect.honours_natively(tool_choice)
 
     def complete(
         self,
@@ -250,28 +268,68 @@ class LiteLLMChatModel:
         elif json_tools:
             system_extra = tool_instructions(tools, settings.tool_choice)
             schema = tool_call_schema(tools, settings.tool_choice)
-            request["response_format"] = (
-                {"type": "json_object", "schema": schema}
-                if self.schema_format == "json_object"
-                else {"type": "json_object"}
-            )
+            request["response_format"] = self.dialect.response_format(schema, "tool_call")
         elif response_schema is not None:
             schema = inline_refs(response_schema_dict(response_schema) or {})
-            request["response_format"] = (
-                {"type": "json_object", "schema": schema}
-                if self.schema_format == "json_object"
-                else {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
-            )
+            request["response_format"] = self.dialect.response_format(schema, "reply")
             system_extra = f"Reply with only a JSON object following this schema: {json.dumps(schema)}"
         request["messages"] = _openai_messages(messages, system_extra, json_tools)
         return request
 
     def _send(self, request: dict[str, Any]) -> Any:
+        """One attempt, admitted by the gate (rate, in-flight, budget) and settled with its true use."""
         litellm = self._litellm
+        prompt_chars = sum(len(str(m.get("content") or "")) for m in request["messages"])
+        prompt_chars += len(json.dumps(request.get("tools") or request.get("response_format") or ""))
+        max_tokens = int(request.get("max_tokens") or 0)
+        highest = self._highest_price(prompt_chars, max_tokens)
+        with self.gate.admitted(prompt_chars, max_tokens, highest) as slot:
+            try:
+                response = litellm.completion(**request)
+            except Exception as error:
+                classified = _classify(error, litellm, self.model_id)
+                throttled = isinstance(classified, TransientBackendError) and classified.throttled
+                self.gate.settle(slot, 0, 0, 0.0, failed=True, throttled=throttled)
+                raise classified from error
+            self._settle(slot, response, stream=bool(request.get("stream")))
+            return response
+
+    def _settle(self, slot: Slot, response: Any, stream: bool) -> None:
+        if stream:  # a stream's size is known only at its end: charge what was set aside
+            self.gate.settle(slot, 0, 0, slot.reserved_cost)
+            return
+        usage = getattr(response, "usage", None)
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        self.gate.settle(slot, prompt, completion, self._cost(response))
+
+    def _highest_price(self, prompt_chars: int, max_tokens: int) -> float:
+        """What a request could cost at most: its estimated prompt and every allowed completion token."""
+        prompt_tokens = int(prompt_chars / CHARS_PER_TOKEN)
+        if self.limits.has_prices:
+            return self.limits.price(prompt_tokens, max_tokens)
+        if self.keyless or self.limits.max_cost_usd is None:
+            return 0.0
+        prompt_usd, completion_usd = self._litellm.cost_per_token(
+            model=self.model, prompt_tokens=prompt_tokens, completion_tokens=max_tokens
+        )
+        return float(prompt_usd) + float(completion_usd)
+
+    def _check_prices(self) -> None:
+        """A spending cap needs prices: the run's own, or litellm's for a hosted model it knows."""
+        if self.limits.max_cost_usd is None or self.limits.has_prices:
+            return
+        if self.keyless:
+            raise ConfigError(
+                f"--max-cost needs prices for {self.model_id}, which litellm does not bill: "
+                "give --price-in and --price-out (USD per million tokens)"
+            )
         try:
-            return litellm.completion(**request)
-        except Exception as error:
-            raise _classify(error, litellm, self.model_id) from error
+            self._litellm.cost_per_token(model=self.model, prompt_tokens=1, completion_tokens=1)
+        except Exception:
+            raise ConfigError(
+                f"litellm has no price for {self.model}: give --price-in and --price-out (USD per million tokens)"
+            ) from None
 
     def _read_reply(
         self, response: Any, tools: list[ToolSpec], settings: GenerationSettings, json_tools: bool
@@ -295,6 +353,11 @@ class LiteLLMChatModel:
         return text, calls
 
     def _cost(self, response: Any) -> float:
+        if self.limits.has_prices:
+            usage = getattr(response, "usage", None)
+            return self.limits.price(
+                int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
+            )
         if self.keyless:
             return 0.0
         try:
@@ -373,7 +436,7 @@ def _classify(error: Exception, litellm: Any, model_id: str) -> Exception:
         return TransientBackendError(f"{transport} ({model_id})")
     status = getattr(error, "status_code", None)
     if isinstance(error, litellm.RateLimitError) or status == 429:
-        return TransientBackendError(f"rate limited (429) by {model_id}", _retry_after_seconds(error))
+        return TransientBackendError(f"rate limited (429) by {model_id}", _retry_after_seconds(error), throttled=True)
     if isinstance(error, litellm.Timeout):
         return TransientBackendError(f"no answer from {model_id} within the timeout")
     if isinstance(status, int) and status >= 500:

@@ -25,11 +25,12 @@ Result = TypeVar("Result")
 
 
 class TransientBackendError(Exception):
-    """A failure worth retrying. Never leaves ``agentrec.llm``."""
+    """A failure worth retrying. Never leaves ``agentrec.llm``. ``throttled``: the provider said "too many" (429)."""
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None, throttled: bool = False) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.throttled = throttled
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ Items are dense indices over the dataset's item vocabulary.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,7 @@ class AgentArm:
         self.chat_model = chat_model
         self.service: Any = None
         self.watched: dict[int, set[int]] = {}
-        self.tokens = 0  # LLM tokens of every run so far (the world charges each session its share)
+        self._opening = threading.Lock()  # sessions in flight together must not open the service twice
 
     def start_round(self, round_index: int, feedback: Interactions) -> None:
         del round_index
@@ -114,25 +115,40 @@ class AgentArm:
             self.watched.setdefault(user, set()).add(item)
 
     def _open(self) -> Any:
-        if self.service is None:
-            from agentrec.agent.policies import RunSettings
-            from agentrec.agent.service import open_agent
+        with self._opening:
+            if self.service is None:
+                from agentrec.agent.policies import RunSettings
+                from agentrec.agent.service import open_agent
 
-            model = self.chat_model() if self.chat_model and self.spec.policy == "agent" else None
-            # twice the list: items the user watched in earlier rounds are dropped afterwards
-            settings = RunSettings(k=2 * self.context.list_length, seed=self.context.seed)
-            self.service = open_agent(self.context.dataset, settings, model, backbone=self.spec.params.get("backbone"))  # type: ignore[arg-type]
+                model = self.chat_model() if self.chat_model and self.spec.policy == "agent" else None
+                # twice the list: items the user watched in earlier rounds are dropped afterwards
+                settings = RunSettings(k=2 * self.context.list_length, seed=self.context.seed)
+                backbone = self.spec.params.get("backbone")
+                self.service = open_agent(self.context.dataset, settings, model, backbone=backbone)  # type: ignore[arg-type]
         return self.service
 
     def recommend(self, user: int, n: int) -> list[int]:
+        return self.recommend_counting_tokens(user, n)[0]
+
+    def recommend_counting_tokens(self, user: int, n: int) -> tuple[list[int], int]:
+        """``recommend``, and the LLM tokens the agent spent on this list."""
         service = self._open()
         user_id = self.context.train.users.id(user)
         run = service.run(service.user_index(user_id), self.spec.policy)
-        self.tokens += run.tokens
         vocabulary = self.context.train.items
         known = [vocabulary.index(i.item_id) for i in run.items if i.item_id in vocabulary]
         skip = self.watched.get(user, set())
-        return [item for item in known if item not in skip][:n]
+        return [item for item in known if item not in skip][:n], int(run.tokens)
+
+
+def recommend_counting_tokens(arm: SimRecommender, user: int, n: int) -> tuple[list[int], int]:
+    """The arm's list for ``user`` and the LLM tokens spent on it (0 for an arm without an LLM).
+
+    Returned with the list, not read off a running total: sessions in flight together share the arm.
+    """
+    if isinstance(arm, AgentArm):
+        return arm.recommend_counting_tokens(user, n)
+    return arm.recommend(user, n), 0
 
 
 def check_arm(spec: ArmSpec) -> None:

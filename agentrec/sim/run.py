@@ -65,6 +65,7 @@ class RunOptions:
 
     users: PositiveInt | None = None
     workers: PositiveInt = 1
+    concurrency: PositiveInt = 1  # sessions in flight at once in each process (threads): for remote providers
     backend: str = "local"
     resume: str | None = None
     runs_root: Path | None = None
@@ -179,7 +180,7 @@ def run_simulation(
     for arm in scenario.arms:
         check_arm(arm)
     run_id, run_dir, users = prepare_run(scenario, options)
-    spec = WorldSpec(scenario, run_dir, users)
+    spec = WorldSpec(scenario, run_dir, users, options.concurrency)
     world = SimWorld.open(spec)
     log = EventLog(run_dir / "events.duckdb", run_id)
     try:

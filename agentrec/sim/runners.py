@@ -4,25 +4,25 @@ Every runner takes a round's session tasks and hands each finished session to a
 callback in the parent, which writes its events. Runners differ only in
 transport: each worker opens its own ``SimWorld`` from the same spec, and
 sessions are seeded by (seed, arm, round, user), so the event log is the same
-whatever the runner or the number of workers.
+whatever the runner or the number of workers. Within each process the world
+keeps ``WorldSpec.concurrency`` sessions in flight (threads, for a remote LLM).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from agentrec.core.errors import ConfigError, InvalidParameter
-from agentrec.core.worker_pool import run_in_workers, spawn_pool
+from agentrec.core.errors import InvalidParameter
+from agentrec.core.worker_backends import BACKENDS as BACKENDS  # the simulate command's choices
+from agentrec.core.worker_backends import check_backend, start_workers
 from agentrec.llm.worker_hooks import LLM_WORKERS
 from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec
 
 logger = logging.getLogger(__name__)
 
 OnOutcome = Callable[[SessionOutcome], None]
-BACKENDS = ("local", "ray")
 # Batches small enough that progress stays live, large enough that IPC is cheap.
 _BATCHES_PER_WORKER = 8
 _MAX_BATCH = 64
@@ -41,14 +41,14 @@ def batches(tasks: Sequence[SessionTask], workers: int) -> Iterator[list[Session
 
 
 class InProcessRunner:
-    """Runs sessions one by one in the parent's own world."""
+    """Runs sessions in the parent's own world, one by one or ``--concurrency`` at once, in task order."""
 
     def __init__(self, world: SimWorld) -> None:
         self.world = world
 
     def run(self, tasks: Sequence[SessionTask], on_outcome: OnOutcome) -> None:
-        for task in tasks:
-            on_outcome(self.world.run_session(task))
+        for outcome in self.world.run_sessions(tasks):
+            on_outcome(outcome)
 
     def close(self) -> None:
         return None
@@ -65,80 +65,28 @@ def _open_worker_world(spec: WorldSpec) -> None:
 def _run_batch(tasks: list[SessionTask]) -> list[SessionOutcome]:
     if _WORKER_WORLD is None:
         raise RuntimeError("worker world not opened")
-    return [_WORKER_WORLD.run_session(task) for task in tasks]
+    return list(_WORKER_WORLD.run_sessions(tasks))
 
 
-class PoolRunner:
-    """A local process pool; each worker opens the world once (spawned, so no state is inherited)."""
+class WorkerRunner:
+    """Workers on a backend of ``core.worker_backends`` (a spawned pool, or Ray actors), each opening the
+    world once from the spec; sessions go to them in batches."""
 
-    def __init__(self, spec: WorldSpec, workers: int) -> None:
+    def __init__(self, backend: str, spec: WorldSpec, workers: int) -> None:
         self.workers = workers
-        self.pool = spawn_pool(workers, _open_worker_world, (spec,), LLM_WORKERS)
+        self.group = start_workers(backend, workers, _open_worker_world, (spec,), LLM_WORKERS)
 
     def run(self, tasks: Sequence[SessionTask], on_outcome: OnOutcome) -> None:
-        for _, outcomes in run_in_workers(self.pool, _run_batch, list(batches(tasks, self.workers))):
+        for _, outcomes in self.group.results(_run_batch, list(batches(tasks, self.workers))):
             for outcome in outcomes:
                 on_outcome(outcome)
 
     def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
-
-
-class RayRunner:
-    """Ray actors, each holding one world.
-
-    With ``RAY_ADDRESS`` set, the actors go to that cluster; otherwise ``ray.init``
-    starts a local one sized to ``workers``. (Ray refuses a CPU count when joining
-    an existing cluster, hence the two calls.)
-    """
-
-    def __init__(self, spec: WorldSpec, workers: int) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError("backend ray needs the ray extra: pip install 'agentrec[ray]'") from None
-        self.ray = ray
-        if not ray.is_initialized():
-            if os.environ.get("RAY_ADDRESS"):
-                ray.init(log_to_driver=False)
-            else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        actor_class = ray.remote(num_cpus=1)(WorldActor)
-        self.actors = [actor_class.remote(spec) for _ in range(workers)]
-
-    def run(self, tasks: Sequence[SessionTask], on_outcome: OnOutcome) -> None:
-        ray = self.ray
-        pending: dict[Any, int] = {}
-        queue = list(batches(tasks, len(self.actors)))
-        free = list(range(len(self.actors)))
-        while queue or pending:
-            while queue and free:
-                actor = free.pop()
-                pending[self.actors[actor].run_batch.remote(queue.pop(0))] = actor
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for reference in done:
-                free.append(pending.pop(reference))
-                for outcome in ray.get(reference):
-                    on_outcome(outcome)
-
-    def close(self) -> None:
-        for actor in self.actors:
-            self.ray.kill(actor)
-
-
-class WorldActor:
-    """The Ray actor body: one world, many session batches."""
-
-    def __init__(self, spec: WorldSpec) -> None:
-        _open_worker_world(spec)
-
-    def run_batch(self, tasks: list[SessionTask]) -> list[SessionOutcome]:
-        return _run_batch(tasks)
+        self.group.close()
 
 
 def check_runner_options(backend: str, workers: int) -> None:
-    if backend not in BACKENDS:
-        raise InvalidParameter("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_backend(backend)
     if workers < 1:
         raise InvalidParameter("workers", f"must be at least 1, got {workers}")
 
@@ -146,8 +94,6 @@ def check_runner_options(backend: str, workers: int) -> None:
 def make_runner(backend: str, workers: int, spec: WorldSpec, world: SimWorld) -> SessionRunner:
     """The runner for ``backend``; one local worker runs in this process."""
     check_runner_options(backend, workers)
-    if backend == "ray":
-        return RayRunner(spec, workers)
-    if workers == 1:
+    if backend == "local" and workers == 1:
         return InProcessRunner(world)
-    return PoolRunner(spec, workers)
+    return WorkerRunner(backend, spec, workers)

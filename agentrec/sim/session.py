@@ -33,6 +33,7 @@ from agentrec.sim.profiles import UserProfile
 from agentrec.sim.scenario import Scenario
 from agentrec.sim.search import CatalogSearch
 from agentrec.sim.social import SocialGraph, friend_recommendation
+from agentrec.sim.voice import UserVoice
 
 
 @dataclass
@@ -55,7 +56,8 @@ class SessionTools:
     search: CatalogSearch | None = None
     agent_chat: AgentChat | None = None
     graph: SocialGraph | None = None
-    friend_profile: Callable[[str], UserProfile] | None = None
+    # a friend's profile, its taste (if the LLM writes tastes) written by the asking session's voice
+    friend_profile: Callable[[str, UserVoice | None], UserProfile] | None = None
     item_index: dict[str, int] = field(default_factory=dict)
 
 
@@ -183,7 +185,7 @@ class UserSession:
         self.recorder.add("friend_chat", page=page_index, text=friend_id)
         message = self.choice.friend_message(state)
         self.recorder.add("friend_message", text=message)
-        friend = tools.friend_profile(friend_id)
+        friend = tools.friend_profile(friend_id, state.voice)
         posts = [post for post in self.feed if post.user_id == friend_id]
         pick = friend_recommendation(friend, posts, tools.item_index, state.seen_items())
         if pick is None:

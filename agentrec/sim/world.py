@@ -5,6 +5,12 @@ Fitted models and the calibration are written once by the parent and only loaded
 by workers, so every process scores with bit-identical weights, and a session's
 events depend only on the seed, the arm, the round, the user and the log of
 earlier rounds: never on which worker ran it.
+
+Within one process, ``run_sessions`` keeps up to ``WorldSpec.concurrency``
+sessions in flight in threads (for a remote LLM, whose calls mostly wait).
+Sessions share the world read-only: each has its own state, rng and
+``UserVoice`` (so its token count is its own), rounds are started before the
+threads are, and outcomes come back in the order of the tasks.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from agentrec.core.files import write_atomically
+from agentrec.core.in_flight import ordered_in_threads
 from agentrec.core.paths import state_dir
 from agentrec.data.interactions import Interactions
 from agentrec.data.splits import Split, random_ratio
@@ -34,7 +42,7 @@ from agentrec.sim.events import Event
 from agentrec.sim.items import SimItems, load_items
 from agentrec.sim.memory import Memory, Watch
 from agentrec.sim.profiles import UserProfile, build_profiles
-from agentrec.sim.recommenders import ArmContext, SimRecommender, make_arm
+from agentrec.sim.recommenders import ArmContext, SimRecommender, make_arm, recommend_counting_tokens
 from agentrec.sim.scenario import Scenario
 from agentrec.sim.search import open_search
 from agentrec.sim.session import EventRecorder, SessionTools, UserSession
@@ -53,6 +61,7 @@ class WorldSpec:
     scenario: Scenario
     run_dir: Path
     users: tuple[str, ...]
+    concurrency: int = 1  # sessions in flight at once in each process (threads): for remote providers
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class SessionOutcome:
     user_id: str
     events: tuple[Event, ...]
     tokens: int
+    llm_failures: int = 0  # structured replies that did not validate, decided statistically instead
 
 
 def stable_number(text: str) -> int:
@@ -161,14 +171,17 @@ class SimWorld:
         return self._chat
 
     def voice(self) -> UserVoice | None:
+        """The world's own voice (fidelity pages), or None when the users never call the LLM."""
+        if self._voice is None:
+            self._voice = self.session_voice()
+        return self._voice
+
+    def session_voice(self) -> UserVoice | None:
+        """A new voice, so one session's tokens are counted apart from the sessions in flight beside it."""
         users = self.scenario.users
         if users.choice_model == "statistical" and users.taste == "genres":
             return None
-        if self._voice is None:
-            self._voice = UserVoice(
-                self.chat_model(), self.items, self.scenario.llm.max_tokens, self.scenario.llm.temperature
-            )
-        return self._voice
+        return UserVoice(self.chat_model(), self.items, self.scenario.llm.max_tokens, self.scenario.llm.temperature)
 
     def start_round(self, arm: str, session: int) -> None:
         """Point ``arm`` at round ``session``: the feedback the parent stored for it, refitted if asked."""
@@ -178,22 +191,30 @@ class SimWorld:
         self.arms[arm].start_round(session, feedback)
         self._round[arm] = session
 
-    def profile(self, user: int) -> UserProfile:
+    def profile(self, user: int, voice: UserVoice | None = None) -> UserProfile:
+        """``user``'s profile; with ``taste = "llm"`` its taste is summarised by ``voice`` (the world's if None)."""
         profile = self.profiles[user]
-        voice = self.voice()
+        voice = voice or self.voice()
         if self.scenario.users.taste == "llm" and voice is not None:
             # seeded by the user alone, so every session (and a cached rerun) gets the same summary
             summary = voice.taste_summary(profile, seed=stable_number(profile.user_id) % (2**31 - 1))
             profile = profile.with_taste(summary or profile.taste)
         return profile
 
+    def run_sessions(self, tasks: Sequence[SessionTask]) -> Iterator[SessionOutcome]:
+        """The outcomes of ``tasks`` in their order, up to ``spec.concurrency`` sessions in flight at once."""
+        # What sessions share is opened here, before any thread could race to open it twice.
+        for arm, session in dict.fromkeys((task.arm, task.round) for task in tasks):
+            self.start_round(arm, session)
+        self.voice()
+        yield from ordered_in_threads(self.run_session, tasks, self.spec.concurrency, "sim-session")
+
     def run_session(self, task: SessionTask) -> SessionOutcome:
         """Simulate one session and return its events (nothing is written here)."""
         self.start_round(task.arm, task.round)
         user = self.train.users.index(task.user_id)
-        voice = self.voice()
-        spent = voice.tokens if voice else 0
-        profile = self.profile(user)
+        voice = self.session_voice()
+        profile = self.profile(user, voice)
         memory = replay_memory(task.prior, Memory(self.scenario.users.memory_size), self.items, self.train, profile)
         state = SessionState(
             profile,
@@ -205,16 +226,15 @@ class SimWorld:
             watched_items=watched_before(task.prior, self.train),
             influence=self.scenario.social.influence,
         )
-        arm = self.arms[task.arm]
-        arm_spent = arm_tokens(arm)
-        ranked = arm.recommend(user, self.scenario.list_length)
+        ranked, arm_spent = recommend_counting_tokens(self.arms[task.arm], user, self.scenario.list_length)
         recorder = EventRecorder(task.arm, task.user_id, task.round)
         recorder.add("session_start", value=float(len(ranked)))
         session = UserSession(self.scenario, self.choice, state, recorder, self.session_tools(), task.feed)
         session.run(ranked)
-        tokens = (voice.tokens - spent if voice else 0) + session.tokens + arm_tokens(arm) - arm_spent
+        tokens = (voice.tokens if voice else 0) + session.tokens + arm_spent
         recorder.add("session_end", value=float(tokens))
-        return SessionOutcome(task.arm, task.round, task.user_id, tuple(recorder.events), tokens)
+        failures = voice.failures if voice else 0
+        return SessionOutcome(task.arm, task.round, task.user_id, tuple(recorder.events), tokens, failures)
 
     def session_tools(self) -> SessionTools:
         """Search, the conversational agent and the social graph, as far as the scenario turns them on."""
@@ -232,7 +252,7 @@ class SimWorld:
                 tools.agent_chat.open()
             if scenario.social.enabled:
                 tools.graph = self.social_graph()
-                tools.friend_profile = lambda user_id: self.profile(self.train.users.index(user_id))
+                tools.friend_profile = lambda user_id, voice: self.profile(self.train.users.index(user_id), voice)
             self._tools = tools
         return self._tools
 
@@ -242,11 +262,6 @@ class SimWorld:
         users = self.spec.users
         shares = np.stack([self.profiles[self.train.users.index(u)].genre_share for u in users])
         return build_graph(social.graph, social.degree, users, shares, self.scenario.seed)
-
-
-def arm_tokens(arm: SimRecommender) -> int:
-    """LLM tokens an arm has spent so far (arms without an LLM have no counter)."""
-    return int(getattr(arm, "tokens", 0))
 
 
 def watched_before(prior: tuple[Event, ...], train: Interactions) -> set[int]:

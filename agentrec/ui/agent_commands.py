@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentrec.ui.choices import CacheChoice, FusionChoice, PolicyChoice
+from agentrec.ui.choices import BackendChoice, BackendOption, CacheChoice, FusionChoice, PolicyChoice
+from agentrec.ui.provider_options import (
+    BatchProgress,
+    ConcurrencyOption,
+    MaxCostOption,
+    PriceInOption,
+    PriceOutOption,
+    RpmOption,
+    TpmOption,
+    provider_limits,
+)
 
 if TYPE_CHECKING:
     from agentrec.agent.eval_report import AgentEvalReport
@@ -177,15 +187,16 @@ def agent_eval(
     llm: LlmOption = "local",
     api_base: ApiBaseOption = None,
     seed: Annotated[int, typer.Option(help="Seed for the user sample, the bootstrap and the LLM.")] = 0,
-    workers: Annotated[int, typer.Option(min=1, help="Processes running the agent (each loads its own LLM).")] = 1,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Users in flight at once in one process: for a remote provider (--llm provider/model or"
-            " --api-base), whose calls mostly wait. The embedded model gains from --workers instead.",
-        ),
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes (or Ray actors) running the agent (each loads its own LLM).")
     ] = 1,
+    backend: BackendOption = BackendChoice.local,
+    concurrency: ConcurrencyOption = 1,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    max_cost: MaxCostOption = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
     fusion: FusionOption = FusionChoice.lgbm,
     backbone: BackboneOption = None,
     max_steps: MaxStepsOption = 7,
@@ -208,8 +219,6 @@ def agent_eval(
     stopped when run again with the same options. --cache replay recomputes every
     run from recorded LLM replies, reproducing the result exactly.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from agentrec.agent.evaluation import AgentEvalSpec, run_agent_eval
     from agentrec.core.paths import state_dir
     from agentrec.recsys.threads import pin_threads
@@ -223,28 +232,16 @@ def agent_eval(
         api_base=api_base,
         cache=cache.value,
         workers=workers,
+        backend=backend.value,
         concurrency=concurrency,
+        limits=provider_limits(rpm, tpm, max_cost, price_in, price_out),
         backbone=backbone,
         settings=_settings(k, max_steps, fusion, seed, interests, llm_shuffles),
     )
     spec.check()
     pin_threads()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(label: str, done: int, total: int) -> None:
-            if total == 0:
-                bar.console.print(f"[dim]{label}[/dim]")
-                return
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done)
-            # A log file (no terminal) gets a plain line every tenth, since the bar is not drawn there.
-            if not stderr.is_terminal and (done == total or done % max(1, total // 10) == 0):
-                stderr.print(f"[dim]{label}: {done}/{total} users[/dim]")
-
-        result = run_agent_eval(spec, progress)
+    with BatchProgress("users") as bar:
+        result = run_agent_eval(spec, bar.update)
     render_agent_eval(result)
     target = json_out or state_dir("reports") / f"agent-eval-{result.dataset}-{users}u-seed{seed}.json"
     write_json(target, result.json_data())
@@ -252,16 +249,28 @@ def agent_eval(
     if plotted is not None:
         stderr.print(f"[dim]plot: {plotted}[/dim]", highlight=False, soft_wrap=True)
     if result.failed_units:
-        counts = ", ".join(f"{len(ids)} {policy}" for policy, ids in result.failed_units.items())
-        reason = next(iter(result.failures.values()), "")
-        stderr.print(
-            f"failed: {counts} user run(s), the LLM was not reached ({reason}); they are in no metric and were"
-            f" not saved: run the same command again to retry exactly them"
-            + ("" if partial else ", or pass --partial to accept these results"),
-            highlight=False, soft_wrap=True, markup=False,
-        )  # fmt: skip
+        stderr.print(failed_units_line(result, partial), highlight=False, soft_wrap=True, markup=False)
         if not partial:
             raise typer.Exit(1)
+
+
+def failed_units_line(result: AgentEvalReport, partial: bool) -> str:
+    """One line on the users not finished: the budget ran out, or the LLM was not reached."""
+    from agentrec.llm.pacing import BUDGET_STOP
+
+    counts = ", ".join(f"{len(ids)} {policy}" for policy, ids in result.failed_units.items())
+    reasons = list(result.failures.values())
+    accept = "" if partial else ", or pass --partial to accept these results"
+    budget = next((r for r in reasons if r.startswith(BUDGET_STOP)), None)
+    if budget is not None:
+        return (
+            f"{budget}; not finished: {counts} user run(s), in no metric and not saved. Finished runs are kept:"
+            f" the same command with a higher --max-cost carries on from here{accept}"
+        )
+    return (
+        f"failed: {counts} user run(s), the LLM was not reached ({reasons[0] if reasons else ''}); they are in"
+        f" no metric and were not saved: run the same command again to retry exactly them{accept}"
+    )
 
 
 def render_agent_eval(result: AgentEvalReport) -> None:

@@ -32,6 +32,14 @@ def audit_agent(
     api_base: ApiBaseOption = None,
     backbone: BackboneOption = None,
     cache: CacheOption = CacheChoice.on,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Agent runs in flight at once: for a remote provider (--llm provider/model or --api-base),"
+            " whose calls mostly wait. The embedded model answers one call at a time, so it gains nothing.",
+        ),
+    ] = 1,
     seed: Annotated[int, typer.Option(help="Seed for the user order.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
     report: Annotated[
@@ -65,7 +73,7 @@ def audit_agent(
     with stdout.status(f"opening {dataset}...") as status:
         service = open_agent(dataset, RunSettings(k=k, seed=seed), model, backbone=backbone,
                              progress=lambda m: status.update(m))  # fmt: skip
-    result = _run_with_progress(service, plan)
+    result = _run_with_progress(service, plan, concurrency)
     stdout.print(summary_markdown(result))
     folder = report or state_dir("reports", "audit-agent") / f"{result.dataset}-{result.target_id}-{int(time.time())}"
     write_agent_audit_report(result, folder)
@@ -74,7 +82,7 @@ def audit_agent(
         write_json(json_out, result.json_data())
 
 
-def _run_with_progress(service: AgentService, plan: AgentAuditPlan) -> AgentAuditReport:
+def _run_with_progress(service: AgentService, plan: AgentAuditPlan, concurrency: int) -> AgentAuditReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from agentrec.audit.agent_audit import run_agent_audit
@@ -87,4 +95,6 @@ def _run_with_progress(service: AgentService, plan: AgentAuditPlan) -> AgentAudi
         def users_found(n: int) -> None:
             bar.update(task, description="clean, then planted runs", total=2 * n * len(plan.fusions), completed=0)
 
-        return run_agent_audit(service, plan, on_run=lambda: bar.advance(task), on_users=users_found)
+        return run_agent_audit(
+            service, plan, on_run=lambda: bar.advance(task), on_users=users_found, concurrency=concurrency
+        )

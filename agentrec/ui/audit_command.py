@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentrec.ui.choices import CacheChoice, PositionChoice
+from agentrec.ui.choices import BackendChoice, BackendOption, CacheChoice, PositionChoice
 
 if TYPE_CHECKING:
     from agentrec.audit.optimizers import OptimizationStep
@@ -42,7 +42,17 @@ def audit(
     score_orders: Annotated[int, typer.Option(min=1, help="Product orders per optimiser score.")] = 3,
     option: Annotated[list[str] | None, typer.Option(help="Optimiser option KEY=VALUE (repeatable).")] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Processes for the paired runs (each loads its own LLM).")
+        int, typer.Option(min=1, help="Processes (or Ray actors) for the paired runs (each loads its own LLM).")
+    ] = 1,
+    backend: BackendOption = BackendChoice.local,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Pairs (and optimiser scores) in flight at once in this process: for a remote provider"
+            " (--llm provider/model or --api-base), whose calls mostly wait. The embedded model gains from"
+            " --workers instead; above 1 this replaces --workers.",
+        ),
     ] = 1,
 ) -> None:
     """Plant a strategic text sequence in one product and measure, in paired runs, how far it moves.
@@ -57,7 +67,8 @@ def audit(
         catalog=catalog, target=target, optimizer=optimizer, iters=iters, evals=evals, defence=defence,
         llm=llm, api_base=api_base, seed=seed, sts=sts, request=request, prefill=prefill,
         max_tokens=max_tokens, field=field, position=position.value, cache=cache.value, score_orders=score_orders,
-        optimizer_options=_parse_options(option or []), workers=workers,
+        optimizer_options=_parse_options(option or []), workers=workers, backend=backend.value,
+        concurrency=concurrency,
     )  # fmt: skip
     with AuditBars(iters) as bars:
         result = run_audit(options, AuditProgress(on_step=bars.step, on_phase=bars.phase))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -62,10 +63,20 @@ class AuditPolicyChoice(StrEnum):
 
 
 class BackendChoice(StrEnum):
-    """Where simulated sessions run (``agentrec.sim.runners.BACKENDS``)."""
+    """Where a command's --workers run (``agentrec.core.worker_backends.BACKENDS``)."""
 
     local = "local"
     ray = "ray"
+
+
+BackendOption = Annotated[
+    BackendChoice,
+    typer.Option(
+        "--backend",
+        help="Where --workers run: local (processes here) | ray (actors on the cluster at RAY_ADDRESS, else on"
+        " a local one; needs the ray extra).",
+    ),
+]
 
 
 class PositionChoice(StrEnum):

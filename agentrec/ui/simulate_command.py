@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentrec.ui.choices import BackendChoice, resume_id
+from agentrec.ui.choices import BackendChoice, BackendOption, resume_id
 
 if TYPE_CHECKING:
     from agentrec.eval.intervals import PairedDifference
@@ -26,9 +26,15 @@ def simulate(
         int | None, typer.Option(min=1, help="Simulate this many users (a seeded sample; all when fewer).")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes (or Ray actors) running sessions.")] = 1,
-    backend: Annotated[
-        BackendChoice, typer.Option(help="local (process pool) | ray (needs the ray extra).")
-    ] = BackendChoice.local,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Sessions in flight at once in each process: for a remote provider ([llm] model = provider/model"
+            " or api_base in the scenario), whose calls mostly wait. The embedded model gains from --workers instead.",
+        ),
+    ] = 1,
+    backend: BackendOption = BackendChoice.local,
     resume: Annotated[
         str | None, typer.Option(callback=resume_id, help="Resume the run with this id after a crash or kill.")
     ] = None,
@@ -45,7 +51,7 @@ def simulate(
     from agentrec.ui.console import stderr, write_json
 
     pin_threads()
-    options = RunOptions(users=users, workers=workers, backend=backend.value, resume=resume)
+    options = RunOptions(users=users, workers=workers, concurrency=concurrency, backend=backend.value, resume=resume)
     with SimulationProgress() as on_progress:
         result = run_simulation(scenario, options, on_progress)
     render_summary(result)

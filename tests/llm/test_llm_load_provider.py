@@ -111,7 +111,16 @@ def test_open_tool_choice_and_plain_json_mode_get_valid_answers(start_provider: 
     assert isinstance(json.loads(plain_json["choices"][0]["message"]["content"]), dict)
     text = _chat(base_url, HELLO).json()["choices"][0]
     assert text["message"]["content"] and text["finish_reason"] == "stop"
-    assert _chat(base_url, {**HELLO, "stream": True}).status_code == 400
+    assert _chat(base_url, {**HELLO, "stream": True, "response_format": {"type": "json_object"}}).status_code == 400
+
+
+def test_plain_text_streams_word_by_word_through_litellm(start_provider: Start, load_provider: ModuleType) -> None:
+    base_url = start_provider()
+    model = LiteLLMChatModel("openai/load-test", api_base=base_url)
+    pieces = list(model.stream_text([Message.user("Say something.")], GenerationSettings(max_tokens=8, timeout=10)))
+    assert len(pieces) > 1 and all(piece.strip() in load_provider.WORDS for piece in pieces)
+    events = _chat(base_url, {**HELLO, "stream": True, "stream_options": {"include_usage": True}}).text.split("\n\n")
+    assert events[-2] == "data: [DONE]" and json.loads(events[-3].removeprefix("data: "))["usage"]["total_tokens"] > 0
 
 
 KEYWORD_SCHEMA: dict[str, Any] = {
@@ -236,3 +245,18 @@ def test_the_same_request_gets_the_same_reply(load_provider: ModuleType) -> None
     assert first["choices"] == second["choices"]
     with pytest.raises(ValueError, match="sum to at most 1"):
         load_provider.LoadOptions(rate_429=0.6, rate_500=0.6)
+
+
+def test_it_poses_as_a_server_and_shows_the_last_requests_form(
+    start_provider: Start, load_provider: ModuleType
+) -> None:
+    base_url = start_provider(owned_by="vllm")
+    assert httpx.get(f"{base_url}/models", timeout=10.0).json()["data"][0]["owned_by"] == "vllm"
+    assert _stats(base_url)["last_request"] is None
+    response_format = {"type": "json_object", "schema": Verdict.model_json_schema()}
+    _chat(base_url, {**HELLO, "response_format": response_format})
+    assert _stats(base_url)["last_request"] == {"response_format": response_format, "tool_choice": None, "tools": []}
+    _chat(base_url, {**HELLO, "tools": [LOOKUP.openai_format()], "tool_choice": "required"})
+    form = _stats(base_url)["last_request"]
+    assert (form["tool_choice"], form["tools"], form["response_format"]) == ("required", ["lookup_movie"], None)
+    assert load_provider.parse_arguments(["--owned-by", "llamacpp"])[1].owned_by == "llamacpp"
