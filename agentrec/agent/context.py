@@ -70,7 +70,10 @@ class ToolContext:
             model = getattr(self.workspace.models, role)
             if model is None:
                 raise ToolRetry(f"this dataset has no {role} model; use another tool")
-            self._scores[role] = np.asarray(model.score([self.user])[0], dtype=np.float64)
+            ahead = self.workspace.prefetched_scores(role, self.user)
+            self._scores[role] = (
+                ahead if ahead is not None else np.asarray(model.score([self.user])[0], dtype=np.float64)
+            )
         return self._scores[role]
 
     def feature_scores(self, name: str) -> FloatArray:
@@ -78,7 +81,10 @@ class ToolContext:
         key = f"feature:{name}"
         if key not in self._scores:
             model = self.workspace.models.features[name]
-            self._scores[key] = np.asarray(model.score([self.user])[0], dtype=np.float64)
+            ahead = self.workspace.prefetched_scores(key, self.user)
+            self._scores[key] = (
+                ahead if ahead is not None else np.asarray(model.score([self.user])[0], dtype=np.float64)
+            )
         return self._scores[key]
 
     def record(self, item: int) -> ItemRecord:

@@ -34,7 +34,7 @@ from agentrec.agent.eval_report import (
 from agentrec.agent.fusion import LLM_FUSIONS
 from agentrec.agent.policies import ALL_POLICIES, ANSWER_AWARE_POLICIES, POLICIES, RunSettings
 from agentrec.agent.service import AgentService, open_agent
-from agentrec.agent.trace import AgentRun, TraceStore
+from agentrec.agent.trace import AgentRun, BatchedSaves, TraceStore
 from agentrec.core.errors import ConfigError, ModelBackendError
 from agentrec.core.in_flight import map_in_threads
 from agentrec.core.worker_backends import RAY_WITHOUT_THREADS, Backend, check_backend, runs_in_workers, start_workers
@@ -109,13 +109,14 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
         runs = finished[policy] = {} if spec.cache == "replay" else dict(store.finished(key))
         todo = [u for u in users if service.workspace.user_id(u) not in runs]
         notify(policy, len(runs), len(users))
-        for run in _runs(spec, service, policy, todo):
-            if run.llm_unreachable:  # not a result: never saved, so the next run asks again
-                failed.setdefault(policy, {})[run.user_id] = run.llm_unreachable
-                continue
-            store.save([run], run_key=key)
-            runs[run.user_id] = run
-            notify(policy, len(runs) + len(failed.get(policy, {})), len(users))
+        with BatchedSaves(store, key) as saves:
+            for run in _runs(spec, service, policy, todo):
+                if run.llm_unreachable:  # not a result: never saved, so the next run asks again
+                    failed.setdefault(policy, {})[run.user_id] = run.llm_unreachable
+                    continue
+                saves.add(run)
+                runs[run.user_id] = run
+                notify(policy, len(runs) + len(failed.get(policy, {})), len(users))
         wall_seconds[policy] = time.perf_counter() - policy_started
     # Every policy is compared on the same users: those finished by all of them.
     complete = [u for u in users if all(service.workspace.user_id(u) in runs for runs in finished.values())]
@@ -195,12 +196,18 @@ def run_key(spec: AgentEvalSpec, service: AgentService, policy: str, users: list
 
 
 def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[int]) -> Iterator[AgentRun]:
-    if _calls_llm(spec, policy) and spec.concurrency > 1 and len(users) > 1:
-        yield from _concurrent_runs(service, policy, users, spec.concurrency)
-        return
-    if not _calls_llm(spec, policy) or not runs_in_workers(spec.backend, spec.workers, len(users)):
-        for user in users:
-            yield service.run(user, policy)
+    in_this_process = not _calls_llm(spec, policy) or not runs_in_workers(spec.backend, spec.workers, len(users))
+    if in_this_process or (spec.concurrency > 1 and len(users) > 1):
+        # Batches of users whose model scores are computed together; the same batches whatever the
+        # concurrency, so the scores (and the lists) do not depend on it.
+        size = service.workspace.prefetch_batch_size()
+        for start in range(0, len(users), size):
+            batch = users[start : start + size]
+            with service.workspace.scores_prefetched(batch):
+                if _calls_llm(spec, policy) and spec.concurrency > 1 and len(batch) > 1:
+                    yield from _concurrent_runs(service, policy, batch, spec.concurrency)
+                else:
+                    yield from (service.run(user, policy) for user in batch)
         return
     with start_workers(spec.backend, spec.workers, _start_worker, (spec,), LLM_WORKERS) as workers:
         for _, run in workers.results(partial(_worker_run, policy=policy), users):

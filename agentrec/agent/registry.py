@@ -23,6 +23,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -57,6 +58,11 @@ class Tool:
 
     def spec(self) -> ToolSpec:
         """What the LLM is shown: name, description, JSON schema of the arguments."""
+        return self._spec
+
+    @cached_property
+    def _spec(self) -> ToolSpec:
+        # Built once per tool: pydantic's schema generation costs about a millisecond, at every step.
         return ToolSpec.from_model(self.name, self.description, self.arguments)
 
     def with_choices(self, choices: dict[str, Sequence[str]], description: str | None = None) -> Tool:

@@ -10,6 +10,8 @@ target. Item records are loaded once, so a tool call never waits on a query.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -77,6 +79,8 @@ class AgentWorkspace:
     _histories: list[UserHistory] = field(default_factory=list, repr=False)
     _popularity: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
     _mean_ratings: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    # Scores computed ahead for a batch of users, by role ("backbone", "feature:ease", ...) then user.
+    _prefetched: dict[str, dict[int, FloatArray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.item_years = np.array([np.nan if r.year is None else r.year for r in self.records], dtype=np.float64)
@@ -110,6 +114,38 @@ class AgentWorkspace:
 
     def history(self, user: int) -> UserHistory:
         return self._histories[user]
+
+    def scoring_models(self) -> dict[str, Recommender]:
+        """Every model whose per-user scores a run may read, by the key a run caches them under."""
+        roles = {"backbone": self.models.backbone, "similar": self.models.similar, "text": self.models.text}
+        found = {role: model for role, model in roles.items() if model is not None}
+        return found | {f"feature:{name}": model for name, model in self.models.features.items()}
+
+    @contextmanager
+    def scores_prefetched(self, users: Sequence[int]) -> Iterator[None]:
+        """Within the block, each model's scores for ``users`` come from one batched call.
+
+        A model scores many users at once for little more than one (a single SASRec
+        forward pass, one EASE matrix product), and an evaluation's runs would
+        otherwise score one user at a time. Runs in threads only read the batch.
+        """
+        batch = np.asarray(users, dtype=np.int64)
+        self._prefetched = {
+            key: dict(zip(users, np.asarray(model.score(batch), dtype=np.float64), strict=True))
+            for key, model in self.scoring_models().items()
+        }
+        try:
+            yield
+        finally:
+            self._prefetched = {}
+
+    def prefetched_scores(self, key: str, user: int) -> FloatArray | None:
+        """The batch's scores of ``user`` under ``key`` (a role, or ``feature:NAME``), if prefetched."""
+        return self._prefetched.get(key, {}).get(user)
+
+    def prefetch_batch_size(self, most: int = 4096, bytes_per_model: int = 64_000_000) -> int:
+        """How many users to prefetch at once: ``most``, fewer for a catalog too large to hold them."""
+        return max(1, min(most, bytes_per_model // (8 * max(1, self.n_items))))
 
     @property
     def popularity(self) -> FloatArray:

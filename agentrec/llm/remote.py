@@ -21,6 +21,7 @@ from agentrec.core.errors import ConfigError, ModelBackendError
 from agentrec.core.redaction import redact_secrets
 from agentrec.llm.capabilities import ScoresNextToken, require
 from agentrec.llm.dialects import Dialect, detect_dialect, dialect_named
+from agentrec.llm.openai_direct import DirectOpenAIClient, speaks_openai_directly
 from agentrec.llm.pacing import CHARS_PER_TOKEN, ProviderLimits, Slot, shared_gate
 from agentrec.llm.records import (
     AssistantTurn,
@@ -102,6 +103,11 @@ class LiteLLMChatModel:
         self._check_prices()
         self.native_tools = self._supports_tools() if native_tools is None else native_tools
         self.dialect = self._dialect(dialect, schema_format)
+        self._direct = (
+            DirectOpenAIClient(api_base, self._endpoint_key())
+            if api_base is not None and speaks_openai_directly(self.provider, api_base)
+            else None
+        )
 
     @property
     def model_id(self) -> str:
@@ -138,6 +144,10 @@ class LiteLLMChatModel:
         except Exception:
             return False
 
+    def _endpoint_key(self) -> str:
+        """The key an OpenAI-compatible endpoint gets: a placeholder when it needs none (never logged)."""
+        return _PLACEHOLDER_KEY if self.keyless else os.environ.get("OPENAI_API_KEY", _PLACEHOLDER_KEY)
+
     def _dialect(self, name: str | None, schema_format: str | None) -> Dialect:
         """The named dialect, else the detected one; a given ``schema_format`` replaces its schema form."""
         if name is not None:
@@ -145,8 +155,7 @@ class LiteLLMChatModel:
         else:
             # The key the chat requests will carry (pass-through providers read OPENAI_API_KEY), so the probe
             # is let in wherever they are.
-            key = _PLACEHOLDER_KEY if self.keyless else os.environ.get("OPENAI_API_KEY")
-            dialect = detect_dialect(self.provider, self.api_base, key, self.model_id)
+            dialect = detect_dialect(self.provider, self.api_base, self._endpoint_key(), self.model_id)
         return dialect if schema_format is None else dialect.with_schema_format(schema_format)
 
     def _open_choice_unsupported(self, tool_choice: str) -> bool:
@@ -285,7 +294,7 @@ class LiteLLMChatModel:
         highest = self._highest_price(prompt_chars, max_tokens)
         with self.gate.admitted(prompt_chars, max_tokens, highest) as slot:
             try:
-                response = litellm.completion(**request)
+                response = (self._direct.completion if self._direct is not None else litellm.completion)(**request)
             except Exception as error:
                 classified = _classify(error, litellm, self.model_id)
                 throttled = isinstance(classified, TransientBackendError) and classified.throttled
@@ -361,6 +370,14 @@ class LiteLLMChatModel:
         if self.keyless:
             return 0.0
         try:
+            if self._direct is not None:  # the openai client's reply: priced from its token counts
+                usage = getattr(response, "usage", None)
+                prompt_usd, completion_usd = self._litellm.cost_per_token(
+                    model=self.model,
+                    prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                    completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                )
+                return float(prompt_usd) + float(completion_usd)
             return float(self._litellm.completion_cost(completion_response=response) or 0.0)
         except Exception:  # models missing from the price map cost 0 rather than failing the call
             logger.debug("no price for %s; counting 0 USD", self.model)
@@ -441,9 +458,10 @@ def _classify(error: Exception, litellm: Any, model_id: str) -> Exception:
         return TransientBackendError(f"no answer from {model_id} within the timeout")
     if isinstance(status, int) and status >= 500:
         return TransientBackendError(f"{model_id} answered HTTP {status}")
-    if isinstance(error, litellm.APIConnectionError):
+    # litellm's classes, or the openai client's of the same names (an endpoint spoken to directly).
+    if isinstance(error, litellm.APIConnectionError) or type(error).__name__ == "APIConnectionError":
         return TransientBackendError(f"cannot reach {model_id}: {type(error).__name__}")
-    if isinstance(error, litellm.AuthenticationError):
+    if isinstance(error, litellm.AuthenticationError) or status == 401:
         return ConfigError(f"{model_id} rejected the API key from the environment")
     return ModelBackendError(f"{model_id} refused the request: {_first_line(error)}")
 

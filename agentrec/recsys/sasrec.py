@@ -154,11 +154,24 @@ class SASRec(Recommender):
 
     def _item_similarity(self, item: int) -> FloatArray:
         # cosine of the item embeddings, which also score the next item (so alike items score alike)
-        assert self.net is not None, "SASRec is not fitted"
-        with torch.no_grad():
-            embeddings = self.net.item_embedding.weight[1:].numpy()  # row 0 is padding
-        unit = l2_normalise(embeddings)
+        unit = self._unit_item_embeddings()
         return np.asarray(unit @ unit[item], dtype=np.float32)
+
+    def _unit_item_embeddings(self) -> FloatArray:
+        """The item embeddings scaled to unit length, computed once per set of weights.
+
+        The interest clusters ask for up to 50 similarity rows a user; normalising
+        every embedding for each row cost more than the rows themselves.
+        """
+        assert self.net is not None, "SASRec is not fitted"
+        weight = self.net.item_embedding.weight
+        version = (id(weight), weight._version)  # a refit or a load makes new weights
+        cached = getattr(self, "_unit_cache", None)
+        if cached is None or cached[0] != version:
+            with torch.no_grad():
+                embeddings = weight[1:].numpy()  # row 0 is padding
+            cached = self._unit_cache = (version, l2_normalise(embeddings))
+        return cached[1]
 
     # ----- persistence -------------------------------------------------------------
     def _new_net(self) -> SASRecNet:

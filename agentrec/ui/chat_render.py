@@ -57,7 +57,7 @@ def render_turn(record: TurnRecord, backend_error: str | None, log: Path | None 
     if backend_error:
         first = " ".join(backend_error.split())[:200]
         details = f"; details in {log}" if log is not None else ""
-        _print(f"[red]the model backend failed ({escape(first)}); this list comes from the tools alone{details}[/red]")
+        _print(f"[red]the LLM was not reached ({escape(first)}); shown instead: the tools' own list{details}[/red]")
     notes = []
     if record.understood:
         notes.append("read: " + ", ".join(record.understood))

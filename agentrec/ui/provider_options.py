@@ -101,7 +101,7 @@ class BatchProgress:
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=stderr, transient=True,
         )  # fmt: skip
-        self.bar.__enter__()
+        self.shown = False  # the bar starts with the first counted unit: an early error stays one clean line
         self.started = time.monotonic()
         return self
 
@@ -110,8 +110,11 @@ class BatchProgress:
         from agentrec.llm.pacing import process_snapshot
 
         if total == 0:
-            self.bar.console.print(f"[dim]{label}[/dim]", highlight=False)
+            self.console.print(f"[dim]{label}[/dim]", highlight=False)
             return
+        if not self.shown:
+            self.bar.__enter__()
+            self.shown = True
         note = provider_note(process_snapshot())
         if label not in self.tasks:
             self.tasks[label] = self.bar.add_task(label, total=total, note=note)
@@ -129,4 +132,5 @@ class BatchProgress:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        self.bar.__exit__(kind, error, trace)
+        if self.shown:
+            self.bar.__exit__(kind, error, trace)

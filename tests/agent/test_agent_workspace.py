@@ -30,3 +30,17 @@ def test_similar_items_keep_to_the_allowed_items_and_never_return_the_item(works
 def test_warm_up_without_a_text_model_does_nothing(workspace: AgentWorkspace) -> None:
     assert workspace.models.text is None  # the planted pack has no text model
     workspace.warm_up()
+
+
+def test_prefetched_scores_are_each_users_own_and_are_dropped_after(workspace: AgentWorkspace) -> None:
+    from agentrec.agent.context import ToolContext
+
+    users = [int(u) for u in workspace.evaluable_users()[:5]]
+    alone = {u: ToolContext.for_user(workspace, u).scores("backbone") for u in users}
+    with workspace.scores_prefetched(users):
+        for user in users:
+            batched = ToolContext.for_user(workspace, user).scores("backbone")
+            np.testing.assert_allclose(batched, alone[user], rtol=1e-5, atol=1e-6)
+            assert workspace.prefetched_scores("backbone", user) is not None
+    assert workspace.prefetched_scores("backbone", users[0]) is None
+    assert 1 <= workspace.prefetch_batch_size(bytes_per_model=1) <= workspace.prefetch_batch_size()

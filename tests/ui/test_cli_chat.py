@@ -248,7 +248,7 @@ def test_a_backend_failure_is_one_line_and_the_session_survives(planted: str, ch
     chat = Chat(planted, "--k", "5", "--llm", "openai/broken", "--api-base", api, env=chat_env)
     answer = chat.say("no horror")
     assert len(items(answer)) == 5
-    assert answer.count("the model backend failed") == 1 and "LLM call failed" not in answer
+    assert answer.count("the LLM was not reached") == 1 and "LLM call failed" not in answer
     assert "now using local/" in chat.say("/model local", until=r"now using \S+")
     healthy = chat.say("only comedies")
     assert "backend failed" not in healthy and len(items(healthy)) == 5

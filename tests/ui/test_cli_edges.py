@@ -100,6 +100,11 @@ def test_a_cutoff_beyond_the_catalog_names_the_flag(tmp_path: Path) -> None:
         (["chat", "ml-100k", "--k", "0"], "--k"),
         (["agent-eval", "ml-100k", "--workers", "0"], "--workers"),
         (["agent-eval", "ml-100k", "--users", "0"], "--users"),
+        (["agent-eval", "ml-100k", "--concurrency", "0"], "--concurrency"),
+        (["agent-eval", "ml-100k", "--rpm", "-1"], "--rpm"),
+        (["agent-eval", "ml-100k", "--tpm", "0"], "--tpm"),
+        (["agent-eval", "ml-100k", "--max-cost", "abc"], "--max-cost"),
+        (["agent-eval", "ml-100k", "--price-in", "-1", "--price-out", "1"], "--price-in"),
         (["simulate", "x.toml", "--resume", ""], "--resume"),
         (["simulate", "x.toml", "--backend", "slurm"], "--backend"),
         (["chat", "ml-100k", "--resume", ""], "--resume"),
@@ -108,3 +113,13 @@ def test_a_cutoff_beyond_the_catalog_names_the_flag(tmp_path: Path) -> None:
 )
 def test_bad_arguments_are_refused_before_any_work(arguments: list[str], fragment: str, tmp_path: Path) -> None:
     assert_refused(run(*arguments), f"Invalid value for '{fragment}'")
+
+
+def test_a_price_without_its_pair_is_one_line() -> None:
+    assert_refused(run("agent-eval", "ml-100k", "--price-in", "1"), "--price-in and --price-out go together")
+
+
+def test_a_spending_cap_on_a_server_with_no_prices_is_one_line() -> None:
+    # Checked when the model is built, before any user runs: a loopback server bills nothing litellm knows.
+    result = run("agent-eval", "ml-100k", "--llm", "openai/x", "--api-base", "http://127.0.0.1:9/v1", "--max-cost", "1")
+    assert_refused(result, "--max-cost needs prices")
