@@ -20,7 +20,6 @@ from agentrec.audit.agent_audit import AgentAuditPlan, run_agent_audit
 from agentrec.audit.run import AuditOptions, AuditProgress, run_audit
 from agentrec.core.errors import ConfigError
 from agentrec.llm.factory import make_chat_model
-from tests.audit.conftest import CATALOGS
 
 
 def most_in_flight(base_url: str) -> int:
@@ -42,7 +41,7 @@ def in_flight_runs(base_url: str, run: Callable[[int], dict[str, Any]]) -> tuple
 
 
 def test_pairs_and_optimiser_scores_in_flight_together_give_the_same_audit(
-    start_load_provider: Callable[..., str],
+    coffee_path: Path, start_load_provider: Callable[..., str]
 ) -> None:
     base_url = start_load_provider(median_ms=5.0, sigma=0.5, seed=5)
     optimising_in_flight: list[int] = []
@@ -54,7 +53,7 @@ def test_pairs_and_optimiser_scores_in_flight_together_give_the_same_audit(
 
     def audit(concurrency: int) -> dict[str, Any]:
         options = AuditOptions(
-            catalog=CATALOGS / "coffee_machines.jsonl", target="ColdBrew Master", optimizer="random", iters=2,
+            catalog=coffee_path, target="ColdBrew Master", optimizer="random", iters=2,
             evals=12, llm="openai/load-test", api_base=base_url, cache="off", concurrency=concurrency,
             optimizer_options={"candidates": "2", "length": "4"},
         )  # fmt: skip
@@ -94,7 +93,7 @@ def test_agent_runs_in_flight_together_give_the_same_agent_audit(
     assert one == many and one["candidate_users"] == 3
 
 
-def test_no_calls_in_flight_is_refused_before_any_model_is_loaded() -> None:
-    options = AuditOptions(catalog=CATALOGS / "coffee_machines.jsonl", target="ColdBrew Master", concurrency=0)
+def test_no_calls_in_flight_is_refused_before_any_model_is_loaded(coffee_path: Path) -> None:
+    options = AuditOptions(catalog=coffee_path, target="ColdBrew Master", concurrency=0)
     with pytest.raises(ConfigError, match="--concurrency must be at least 1"):
         run_audit(options)
