@@ -20,7 +20,7 @@ import numpy as np
 
 from agentrec.agent import AgentRun, AgentService
 from agentrec.agent.planting import planted_text
-from agentrec.core.errors import ConfigError
+from agentrec.core.errors import ConfigError, ModelBackendError
 from agentrec.core.in_flight import ordered_in_threads
 from agentrec.core.json_records import JsonFloat, JsonRecord
 from agentrec.eval.bootstrap import paired_bootstrap
@@ -137,6 +137,11 @@ def run_agent_audit(
         done: dict[tuple[str, int], AgentRun] = {}
         finished = ordered_in_threads(lambda job: services[job[0]].run(job[1], plan.policy), jobs, concurrency)
         for job, run in zip(jobs, finished, strict=True):
+            if run.llm_unreachable:  # a backbone list under the agent's name would skew the comparison
+                raise ModelBackendError(
+                    f"the LLM was not reached ({run.llm_unreachable}); nothing was reported, and the replies already"
+                    " received are in the response cache: run the same command again to carry on"
+                )
             done[job] = run
             tick()
         return done

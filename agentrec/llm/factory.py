@@ -6,7 +6,7 @@ from pathlib import Path
 
 from agentrec.core.errors import ConfigError
 from agentrec.llm.cache import CACHE_MODES, CachedChatModel, CacheMode
-from agentrec.llm.pacing import ProviderLimits
+from agentrec.llm.pacing import ProviderLimits, run_limits
 from agentrec.llm.records import ChatModel
 from agentrec.llm.response_store import ResponseStore
 from agentrec.llm.usage import UsageMeter, run_usage
@@ -62,9 +62,10 @@ def make_chat_model(
     """A ready chat model: the backend for ``spec`` behind the response cache and a usage meter.
 
     ``cache`` is ``off``, ``on`` or ``replay``; the meter defaults to the run's
-    meter (``run_usage()``), which the CLI prints at the end of a command.
+    meter (``run_usage()``), which the CLI prints at the end of a command, and
+    ``limits`` to the run's (``run_limits()``: --rpm, --max-cost, ... of batch commands).
     """
     if cache not in CACHE_MODES:
         raise ConfigError(f"--cache must be one of {', '.join(CACHE_MODES)}, got {cache!r}")
-    backend = make_backend(spec, api_base, limits)
+    backend = make_backend(spec, api_base, limits if limits is not None else run_limits())
     return CachedChatModel(backend, mode=cache, store=store, meter=meter if meter is not None else run_usage())

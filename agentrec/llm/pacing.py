@@ -18,12 +18,14 @@ response cache).
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from agentrec.core.errors import ConfigError, ModelBackendError
 from agentrec.core.json_records import JsonFloat, JsonRecord
@@ -304,6 +306,33 @@ def provider_usage(snapshot: GateSnapshot) -> ProviderUsage | None:
         calls_per_second=round(snapshot.calls_per_second, 3), tokens_per_second=round(snapshot.tokens_per_second, 1),
         seconds=round(snapshot.elapsed_s, 2),
     )  # fmt: skip
+
+
+# The limits of this command's run, for models built without explicit ones (a simulation's, an audit's).
+# Kept in the environment so that worker processes, spawned or on Ray, inherit them.
+_LIMITS_VARIABLE = "AGENTREC_PROVIDER_LIMITS"
+
+
+@contextmanager
+def limits_of_this_run(limits: ProviderLimits) -> Iterator[None]:
+    """Within the block, ``limits`` are the default of every model this process, and the workers it
+    starts, build; counts and budget start from nothing."""
+    previous = os.environ.get(_LIMITS_VARIABLE)
+    os.environ[_LIMITS_VARIABLE] = json.dumps(asdict(limits))
+    forget_gates()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_LIMITS_VARIABLE, None)
+        else:
+            os.environ[_LIMITS_VARIABLE] = previous
+
+
+def run_limits() -> ProviderLimits:
+    """The limits set for this run (none when no command set them)."""
+    encoded = os.environ.get(_LIMITS_VARIABLE)
+    return ProviderLimits(**json.loads(encoded)) if encoded else ProviderLimits()
 
 
 _GATES: dict[ProviderLimits, ProviderGate] = {}

@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from agentrec.core.errors import ConfigError
+from agentrec.core.errors import ConfigError, ModelBackendError
 from agentrec.data.interactions import Interactions
 from agentrec.llm.records import ChatModel
 from agentrec.recsys.base import Recommender, top_k_indices
@@ -135,6 +135,8 @@ class AgentArm:
         service = self._open()
         user_id = self.context.train.users.id(user)
         run = service.run(service.user_index(user_id), self.spec.policy)
+        if run.llm_unreachable:  # a backbone list in the agent's name would skew the arm: stop the session
+            raise ModelBackendError(f"the agent arm's LLM was not reached ({run.llm_unreachable})")
         vocabulary = self.context.train.items
         known = [vocabulary.index(i.item_id) for i in run.items if i.item_id in vocabulary]
         skip = self.watched.get(user, set())

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import PositiveInt
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from agentrec.core.errors import ConfigError, DataError, InvalidParameter
+from agentrec.core.errors import ConfigError, DataError, InvalidParameter, ModelBackendError
 from agentrec.core.files import write_atomically
 from agentrec.core.paths import state_dir
 from agentrec.data.interactions import Vocabulary
@@ -191,6 +191,11 @@ def run_simulation(
         try:
             for round_index in range(scenario.rounds):
                 run_round(world, log, writer, runner, round_index)
+        except ModelBackendError as error:  # the provider failed, or --max-cost was reached
+            writer.flush("stopped")  # every session that finished is kept
+            raise ModelBackendError(
+                f"{error}; {writer.done} of {total} sessions are saved: run again with --resume {run_id} to carry on"
+            ) from error
         finally:
             runner.close()
         writer.report("measuring fidelity")

@@ -12,9 +12,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from agentrec.core.errors import ModelBackendError
 from agentrec.llm.records import ChatModel, GenerationSettings, Message
-from agentrec.llm.structured import complete_structured
+from agentrec.llm.structured import InvalidStructuredReply, complete_structured
 from agentrec.sim.items import SimItems
 from agentrec.sim.memory import Memory
 from agentrec.sim.profiles import UserProfile
@@ -112,7 +111,7 @@ class UserVoice:
         messages = [Message.system(system), Message.user(request)]
         try:
             answer, turns = complete_structured(self.model, messages, reply, settings)
-        except ModelBackendError:
+        except InvalidStructuredReply:  # the model answered, but not usably: decided statistically, and counted
             self.failures += 1
             return None
         self.tokens += sum(turn.usage.total_tokens for turn in turns)

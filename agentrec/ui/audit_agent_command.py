@@ -10,6 +10,14 @@ import typer
 
 from agentrec.ui.agent_commands import ApiBaseOption, BackboneOption, CacheOption, LlmOption
 from agentrec.ui.choices import AuditPolicyChoice, CacheChoice
+from agentrec.ui.provider_options import (
+    MaxCostOption,
+    PriceInOption,
+    PriceOutOption,
+    RpmOption,
+    TpmOption,
+    run_limits_for,
+)
 
 if TYPE_CHECKING:
     from agentrec.agent.service import AgentService
@@ -40,6 +48,11 @@ def audit_agent(
             " whose calls mostly wait. The embedded model answers one call at a time, so it gains nothing.",
         ),
     ] = 1,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    max_cost: MaxCostOption = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
     seed: Annotated[int, typer.Option(help="Seed for the user order.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
     report: Annotated[
@@ -69,7 +82,8 @@ def audit_agent(
                           users=users, seed=seed)  # fmt: skip
     pin_threads()
     needs_llm = policy == "agent" or "llm" in fusions
-    model = make_chat_model(llm, api_base, cache.value) if needs_llm else None
+    limits = run_limits_for(concurrency, 1, rpm, tpm, max_cost, price_in, price_out)
+    model = make_chat_model(llm, api_base, cache.value, limits=limits) if needs_llm else None
     with stdout.status(f"opening {dataset}...") as status:
         service = open_agent(dataset, RunSettings(k=k, seed=seed), model, backbone=backbone,
                              progress=lambda m: status.update(m))  # fmt: skip
@@ -83,18 +97,20 @@ def audit_agent(
 
 
 def _run_with_progress(service: AgentService, plan: AgentAuditPlan, concurrency: int) -> AgentAuditReport:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from agentrec.audit.agent_audit import run_agent_audit
-    from agentrec.ui.console import stderr
+    from agentrec.ui.provider_options import BatchProgress
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
-        task = bar.add_task("finding users for whom the target is a candidate", total=None)
+    label = "clean, then planted runs"
+    with BatchProgress("runs") as bar:
+        bar.update("finding users for whom the target is a candidate", 0, 0)
+        counted = {"done": 0, "total": 0}
 
         def users_found(n: int) -> None:
-            bar.update(task, description="clean, then planted runs", total=2 * n * len(plan.fusions), completed=0)
+            counted["total"] = 2 * n * len(plan.fusions)
+            bar.update(label, 0, counted["total"])
 
-        return run_agent_audit(
-            service, plan, on_run=lambda: bar.advance(task), on_users=users_found, concurrency=concurrency
-        )
+        def one_run() -> None:
+            counted["done"] += 1
+            bar.update(label, counted["done"], counted["total"])
+
+        return run_agent_audit(service, plan, on_run=one_run, on_users=users_found, concurrency=concurrency)

@@ -10,6 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agentrec.ui.choices import BackendChoice, BackendOption, CacheChoice, PositionChoice
+from agentrec.ui.provider_options import (
+    MaxCostOption,
+    PriceInOption,
+    PriceOutOption,
+    RpmOption,
+    TpmOption,
+    current_provider_note,
+    run_limits_for,
+)
 
 if TYPE_CHECKING:
     from agentrec.audit.optimizers import OptimizationStep
@@ -54,6 +63,11 @@ def audit(
             " --workers instead; above 1 this replaces --workers.",
         ),
     ] = 1,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    max_cost: MaxCostOption = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
 ) -> None:
     """Plant a strategic text sequence in one product and measure, in paired runs, how far it moves.
 
@@ -62,6 +76,7 @@ def audit(
     after, the advantage bars and a Markdown summary.
     """
     from agentrec.audit.run import AuditOptions, AuditProgress, run_audit
+    from agentrec.llm.pacing import limits_of_this_run
 
     options = AuditOptions(
         catalog=catalog, target=target, optimizer=optimizer, iters=iters, evals=evals, defence=defence,
@@ -70,7 +85,8 @@ def audit(
         optimizer_options=_parse_options(option or []), workers=workers, backend=backend.value,
         concurrency=concurrency,
     )  # fmt: skip
-    with AuditBars(iters) as bars:
+    limits = run_limits_for(concurrency, workers if concurrency == 1 else 1, rpm, tpm, max_cost, price_in, price_out)
+    with limits_of_this_run(limits), AuditBars(iters) as bars:
         result = run_audit(options, AuditProgress(on_step=bars.step, on_phase=bars.phase))
     render_summary(result.report)
     _write_outputs(result, report, json_out)
@@ -151,9 +167,10 @@ class AuditBars:
 
         def advance(done: int, total: int) -> None:
             elapsed = max(time.monotonic() - started, 1e-9)
-            self.bar.update(task, completed=done, note=f"{done / elapsed:.3f}/s")
+            note = f"{done / elapsed:.3f}/s" + (f", {provider}" if (provider := current_provider_note()) else "")
+            self.bar.update(task, completed=done, note=note)
             if done == total or done % max(1, total // 20) == 0:
-                self._log(f"{label}: {done}/{total}, {elapsed:.0f} s")
+                self._log(f"{label}: {done}/{total}, {elapsed:.0f} s, {note}")
 
         return advance
 

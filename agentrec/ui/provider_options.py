@@ -60,6 +60,22 @@ def provider_limits(
     return ProviderLimits(rpm=rpm, tpm=tpm, max_cost_usd=max_cost, price_in_per_m=price_in, price_out_per_m=price_out)
 
 
+def run_limits_for(
+    concurrency: int, workers: int, rpm: float | None, tpm: float | None, max_cost: float | None,
+    price_in: float | None, price_out: float | None,
+) -> ProviderLimits:  # fmt: skip
+    """The limits of each process of a run: ``concurrency`` in flight, the rest shared by ``workers`` processes."""
+    limits = provider_limits(rpm, tpm, max_cost, price_in, price_out).with_concurrency(concurrency)
+    return limits.shared_by(workers)
+
+
+def current_provider_note() -> str:
+    """The provider note of this process's calls so far."""
+    from agentrec.llm.pacing import process_snapshot
+
+    return provider_note(process_snapshot())
+
+
 def provider_note(snapshot: GateSnapshot) -> str:
     """Calls/s, tokens/s, cost and what is in flight; empty before the first request."""
     if snapshot.calls == 0 and snapshot.failed_calls == 0:

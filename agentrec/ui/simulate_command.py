@@ -10,6 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agentrec.ui.choices import BackendChoice, BackendOption, resume_id
+from agentrec.ui.provider_options import (
+    MaxCostOption,
+    PriceInOption,
+    PriceOutOption,
+    RpmOption,
+    TpmOption,
+    current_provider_note,
+    run_limits_for,
+)
 
 if TYPE_CHECKING:
     from agentrec.eval.intervals import PairedDifference
@@ -35,6 +44,11 @@ def simulate(
         ),
     ] = 1,
     backend: BackendOption = BackendChoice.local,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    max_cost: MaxCostOption = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
     resume: Annotated[
         str | None, typer.Option(callback=resume_id, help="Resume the run with this id after a crash or kill.")
     ] = None,
@@ -46,13 +60,15 @@ def simulate(
     --resume RUN and ends with the same events and metrics as an uninterrupted one.
     The report folder (JSON, CSV, PNG plots) is inside the run folder.
     """
+    from agentrec.llm.pacing import limits_of_this_run
     from agentrec.recsys.threads import pin_threads
     from agentrec.sim.run import RunOptions, run_simulation
     from agentrec.ui.console import stderr, write_json
 
     pin_threads()
     options = RunOptions(users=users, workers=workers, concurrency=concurrency, backend=backend.value, resume=resume)
-    with SimulationProgress() as on_progress:
+    limits = run_limits_for(concurrency, workers, rpm, tpm, max_cost, price_in, price_out)
+    with limits_of_this_run(limits), SimulationProgress() as on_progress:
         result = run_simulation(scenario, options, on_progress)
     render_summary(result)
     stderr.print(
@@ -90,6 +106,8 @@ class SimulationProgress:
             self.first_events = progress.events
         elapsed = max(time.monotonic() - self.started, 1e-9)
         rate = f"{(progress.events - self.first_events) / elapsed:,.0f} events/s, {progress.tokens:,} tokens"
+        provider = current_provider_note()
+        rate += f", {provider}" if provider else ""
         self.bar.update(
             self.task,
             description=progress.stage,
