@@ -9,6 +9,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 from agentrec.audit.placement import StsPlacement
 from agentrec.core.json_records import JsonFloat, JsonRecord, JsonTree
 from agentrec.eval.intervals import PairedDifference
+from agentrec.llm.pacing import ProviderUsage
 
 Interval = tuple[JsonFloat, JsonFloat]
 
@@ -94,3 +95,7 @@ class AuditReport(PairSummary):
     optimization: JsonTree | None
     pairs: list[PairRecord]
     timing: AuditTiming | None = None
+    # What the run asked of a remote provider (calls, failures, most in flight, rate, cost); absent without one.
+    usage: ProviderUsage | None = None
+
+    omitted_when_none = ("usage",)

@@ -38,6 +38,7 @@ from agentrec.core.errors import ConfigError
 from agentrec.core.worker_backends import RAY_WITHOUT_THREADS, check_backend
 from agentrec.llm.cache import CacheMode
 from agentrec.llm.factory import make_chat_model
+from agentrec.llm.pacing import forget_gates, process_snapshot, provider_usage
 
 GIVEN = "given"  # the optimiser label of a sequence passed with --sts
 
@@ -152,6 +153,7 @@ def run_audit(options: AuditOptions, progress: AuditProgress | None = None) -> A
     """Run the audit ``options`` describe and return its report (CLI contract keys)."""
     progress = progress or AuditProgress()
     catalog, target, placement = _check(options)
+    forget_gates()  # this run's provider counts and budget start from nothing
     recommender = build_recommender(options, catalog)
     problem = StsProblem(
         catalog, target, recommender, placement, score_orders=options.score_orders, concurrency=options.concurrency
@@ -215,6 +217,7 @@ def _report(
         products=len(catalog.products),
         optimization=None if optimization is None else optimization.as_dict(),
         pairs=[_pair_record(outcome) for outcome in outcomes],
+        usage=provider_usage(process_snapshot()),
     )
 
 

@@ -8,6 +8,7 @@ from pydantic import SerializerFunctionWrapHandler, model_serializer
 
 from agentrec.core.json_records import JsonFloat, JsonRecord
 from agentrec.eval.intervals import PairedDifference
+from agentrec.llm.pacing import ProviderUsage
 
 
 class BehaviourMetrics(JsonRecord):
@@ -115,3 +116,5 @@ class SimulationSummary(JsonRecord):
     actions: dict[str, JsonFloat]
     fidelity: FidelityReport
     arms: dict[str, ArmReport]
+    # What the run asked of a remote provider from this process; absent without one.
+    usage: ProviderUsage | None = None

@@ -29,6 +29,7 @@ from agentrec.core.files import write_atomically
 from agentrec.core.paths import state_dir
 from agentrec.data.interactions import Vocabulary
 from agentrec.data.store import open_dataset
+from agentrec.llm.pacing import forget_gates, process_snapshot, provider_usage
 from agentrec.sim.events import Event, EventLog, read_run_record
 from agentrec.sim.recommenders import check_arm
 from agentrec.sim.report import SimulationResult, build_summary, write_report
@@ -175,6 +176,7 @@ def run_simulation(
 ) -> SimulationResult:
     """Run (or resume) a scenario; returns the ``simulate`` summary and writes the report folder."""
     started = time.perf_counter()
+    forget_gates()  # this run's provider counts and budget start from nothing
     scenario = load_scenario(scenario_path)
     check_runner_options(options.backend, options.workers)
     for arm in scenario.arms:
@@ -201,6 +203,7 @@ def run_simulation(
         writer.report("measuring fidelity")
         fidelity = load_or_measure_fidelity(world, run_dir)
         summary, rows = build_summary(world, log, fidelity)
+        summary = summary.model_copy(update={"usage": provider_usage(process_snapshot())})
         writer.report("done", finished=True)
     finally:
         log.close()

@@ -80,6 +80,7 @@ def test_sessions_in_flight_together_write_the_same_events_in_the_same_order(
         result = run_simulation(scenario, options)
         summary = result.summary.json_data()
         summary.pop("run_id")
+        assert summary.pop("usage")["llm_calls"] > 0  # how it was asked differs with N (most in flight, rate)
         runs.append((read_events(result.run_dir / "events.duckdb", result.run_id), list(written), summary))
         most_in_flight.append(httpx.get(stats_url).json()["max_in_flight"])
     (one_events, one_order, one_summary), (many_events, many_order, many_summary) = runs
