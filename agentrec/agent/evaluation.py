@@ -98,6 +98,7 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
         spec.dataset, spec.settings, model, backbone=spec.backbone, progress=lambda text: notify(text, 0, 0)
     )
     users = sample_users(service, spec.users, spec.settings.seed)
+    batches = score_batches(service, users)
     store = TraceStore()
     finished: dict[str, dict[str, AgentRun]] = {}  # policy -> user id -> its run
     failed: dict[str, dict[str, str]] = {}  # policy -> user id -> why its LLM was not reached
@@ -110,7 +111,7 @@ def run_agent_eval(spec: AgentEvalSpec, progress: UserProgress | None = None) ->
         todo = [u for u in users if service.workspace.user_id(u) not in runs]
         notify(policy, len(runs), len(users))
         with BatchedSaves(store, key) as saves:
-            for run in _runs(spec, service, policy, todo):
+            for run in _runs(spec, service, policy, todo, batches):
                 if run.llm_unreachable:  # not a result: never saved, so the next run asks again
                     failed.setdefault(policy, {})[run.user_id] = run.llm_unreachable
                     continue
@@ -195,23 +196,39 @@ def run_key(spec: AgentEvalSpec, service: AgentService, policy: str, users: list
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def _runs(spec: AgentEvalSpec, service: AgentService, policy: str, users: list[int]) -> Iterator[AgentRun]:
+def _runs(
+    spec: AgentEvalSpec, service: AgentService, policy: str, users: list[int], batches: list[tuple[int, ...]]
+) -> Iterator[AgentRun]:
+    """Runs of ``users`` (those not yet finished), each scored within its batch of the whole sample.
+
+    Every model scores a batch of users at once (``scores_prefetched``). A user's scores
+    may differ in the last float bits with the batch they are computed in, so the
+    batches are fixed slices of the whole sample, the same whatever is resumed, the
+    concurrency, or the backend: every path gives the same lists.
+    """
+    todo = set(users)
+    jobs = [(user, batch) for batch in batches for user in batch if user in todo]
     in_this_process = not _calls_llm(spec, policy) or not runs_in_workers(spec.backend, spec.workers, len(users))
     if in_this_process or (spec.concurrency > 1 and len(users) > 1):
-        # Batches of users whose model scores are computed together; the same batches whatever the
-        # concurrency, so the scores (and the lists) do not depend on it.
-        size = service.workspace.prefetch_batch_size()
-        for start in range(0, len(users), size):
-            batch = users[start : start + size]
+        for batch in batches:
+            waiting = [user for user in batch if user in todo]
+            if not waiting:
+                continue
             with service.workspace.scores_prefetched(batch):
-                if _calls_llm(spec, policy) and spec.concurrency > 1 and len(batch) > 1:
-                    yield from _concurrent_runs(service, policy, batch, spec.concurrency)
+                if _calls_llm(spec, policy) and spec.concurrency > 1 and len(waiting) > 1:
+                    yield from _concurrent_runs(service, policy, waiting, spec.concurrency)
                 else:
-                    yield from (service.run(user, policy) for user in batch)
+                    yield from (service.run(user, policy) for user in waiting)
         return
     with start_workers(spec.backend, spec.workers, _start_worker, (spec,), LLM_WORKERS) as workers:
-        for _, run in workers.results(partial(_worker_run, policy=policy), users):
+        for _, run in workers.results(partial(_worker_run, policy=policy), jobs):
             yield run
+
+
+def score_batches(service: AgentService, users: list[int]) -> list[tuple[int, ...]]:
+    """The sample cut into the batches its scores are computed in (as large as memory allows)."""
+    size = service.workspace.prefetch_batch_size()
+    return [tuple(users[start : start + size]) for start in range(0, len(users), size)]
 
 
 def _concurrent_runs(service: AgentService, policy: str, users: list[int], in_flight: int) -> Iterator[AgentRun]:
@@ -234,8 +251,11 @@ def _start_worker(spec: AgentEvalSpec) -> None:
     _WORKER = open_agent(spec.dataset, spec.settings, model, backbone=spec.backbone)
 
 
-def _worker_run(user: int, policy: str) -> AgentRun:
+def _worker_run(job: tuple[int, tuple[int, ...]], policy: str) -> AgentRun:
+    """One user's run in a worker, its scores computed with its batch's, as in the parent."""
     assert _WORKER is not None
+    user, batch = job
+    _WORKER.workspace.keep_prefetched(batch)
     return _WORKER.run(user, policy)
 
 

@@ -81,6 +81,7 @@ class AgentWorkspace:
     _mean_ratings: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
     # Scores computed ahead for a batch of users, by role ("backbone", "feature:ease", ...) then user.
     _prefetched: dict[str, dict[int, FloatArray]] = field(default_factory=dict, repr=False)
+    _prefetched_users: tuple[int, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         self.item_years = np.array([np.nan if r.year is None else r.year for r in self.records], dtype=np.float64)
@@ -105,6 +106,7 @@ class AgentWorkspace:
     def use_stage(self, stage: Stage) -> None:
         """Point every model and the per-user histories at ``stage``'s history."""
         self.stage = stage
+        self._prefetched, self._prefetched_users = {}, ()  # scores of the other stage's history
         history = self.stage_history()
         for model in self.models.all():
             model.set_history(history)
@@ -129,15 +131,22 @@ class AgentWorkspace:
         forward pass, one EASE matrix product), and an evaluation's runs would
         otherwise score one user at a time. Runs in threads only read the batch.
         """
+        self.keep_prefetched(users)
+        try:
+            yield
+        finally:
+            self._prefetched, self._prefetched_users = {}, ()
+
+    def keep_prefetched(self, users: Sequence[int]) -> None:
+        """Hold each model's scores for ``users``, from one batched call (kept while the batch is the same)."""
+        if tuple(users) == self._prefetched_users:
+            return
         batch = np.asarray(users, dtype=np.int64)
         self._prefetched = {
             key: dict(zip(users, np.asarray(model.score(batch), dtype=np.float64), strict=True))
             for key, model in self.scoring_models().items()
         }
-        try:
-            yield
-        finally:
-            self._prefetched = {}
+        self._prefetched_users = tuple(users)
 
     def prefetched_scores(self, key: str, user: int) -> FloatArray | None:
         """The batch's scores of ``user`` under ``key`` (a role, or ``feature:NAME``), if prefetched."""

@@ -17,10 +17,13 @@ at ``RAY_ADDRESS`` (``ray.init`` itself would retry such an address for minutes)
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import socket
+import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -95,20 +98,41 @@ def _join(ray: Any, address: str) -> None:
     _probe(address)
     chose = _JOIN_ATTEMPTS_VARIABLE in os.environ
     os.environ.setdefault(_JOIN_ATTEMPTS_VARIABLE, _JOIN_ATTEMPTS)
+    # Ray's native client writes a line per failed attempt straight to fd 2: held back, a failed join stays
+    # one line, and a successful one still says what it said.
+    with tempfile.TemporaryFile() as held:
+        try:
+            with _redirected_stderr(held.fileno()):
+                ray.init(log_to_driver=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ConfigError(f"RAY_ADDRESS={address}: could not join the Ray cluster ({_root_cause(error)})") from None
+        finally:
+            if not chose:
+                del os.environ[_JOIN_ATTEMPTS_VARIABLE]
+        held.seek(0)
+        os.write(2, held.read())
+
+
+@contextlib.contextmanager
+def _redirected_stderr(descriptor: int) -> Iterator[None]:
+    """File descriptor 2, Python's and native code's alike, goes to ``descriptor`` inside the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(descriptor, 2)
     try:
-        ray.init(log_to_driver=False, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise ConfigError(f"RAY_ADDRESS={address}: could not join the Ray cluster ({_root_cause(error)})") from None
+        yield
     finally:
-        if not chose:
-            del os.environ[_JOIN_ATTEMPTS_VARIABLE]
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _root_cause(error: BaseException) -> str:
+    """The innermost error's last line: Ray puts a whole traceback in some messages, whose last line says why."""
     while error.__cause__ is not None:
         error = error.__cause__
     lines = str(error).strip().splitlines()
-    return (lines[0] if lines else type(error).__name__)[:300]
+    return (lines[-1] if lines else type(error).__name__)[:400]
 
 
 def _start_local(ray: Any, workers: int) -> None:

@@ -118,3 +118,5 @@ class SimulationSummary(JsonRecord):
     arms: dict[str, ArmReport]
     # What the run asked of a remote provider from this process; absent without one.
     usage: ProviderUsage | None = None
+
+    omitted_when_none = ("usage",)
