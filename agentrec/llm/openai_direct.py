@@ -38,7 +38,23 @@ class DirectOpenAIClient:
         self._client = openai.OpenAI(base_url=api_base, api_key=api_key, max_retries=0)
 
     def completion(self, **request: Any) -> Any:
-        """``litellm.completion``'s call, sent as ``chat.completions.create``."""
+        """``litellm.completion``'s call, posted to ``/chat/completions`` as the body it already is.
+
+        ``chat.completions.create`` would first walk the body against its typed
+        parameters, several milliseconds for a request carrying tool schemas; the
+        body here is built to OpenAI's format already, so it is posted as it is
+        (the client's documented way to call an endpoint with a body of one's own).
+        """
+        from openai import Stream
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
         body = {key: value for key, value in request.items() if key not in _LITELLM_ONLY_KEYS}
         body["model"] = served_model_name(str(body["model"]))
-        return self._client.chat.completions.create(**body)
+        timeout = body.pop("timeout", None)
+        options: Any = {"timeout": timeout} if timeout is not None else {}
+        if body.get("stream"):
+            return self._client.post(
+                "/chat/completions", body=body, cast_to=ChatCompletion, options=options, stream=True,
+                stream_cls=Stream[ChatCompletionChunk],
+            )  # fmt: skip
+        return self._client.post("/chat/completions", body=body, cast_to=ChatCompletion, options=options)

@@ -91,6 +91,11 @@ class ProviderLimits:
         return replace(self, concurrency=concurrency)
 
     @property
+    def counts_tokens(self) -> bool:
+        """True when a request's tokens must be estimated before it is sent (--tpm, or a spending cap)."""
+        return self.tpm is not None or self.max_cost_usd is not None
+
+    @property
     def has_prices(self) -> bool:
         """True when the run names its own prices."""
         return self.price_in_per_m is not None and self.price_out_per_m is not None

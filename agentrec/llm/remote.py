@@ -288,8 +288,7 @@ class LiteLLMChatModel:
     def _send(self, request: dict[str, Any]) -> Any:
         """One attempt, admitted by the gate (rate, in-flight, budget) and settled with its true use."""
         litellm = self._litellm
-        prompt_chars = sum(len(str(m.get("content") or "")) for m in request["messages"])
-        prompt_chars += len(json.dumps(request.get("tools") or request.get("response_format") or ""))
+        prompt_chars = self._prompt_chars(request) if self.limits.counts_tokens else 0
         max_tokens = int(request.get("max_tokens") or 0)
         highest = self._highest_price(prompt_chars, max_tokens)
         with self.gate.admitted(prompt_chars, max_tokens, highest) as slot:
@@ -302,6 +301,12 @@ class LiteLLMChatModel:
                 raise classified from error
             self._settle(slot, response, stream=bool(request.get("stream")))
             return response
+
+    @staticmethod
+    def _prompt_chars(request: dict[str, Any]) -> int:
+        """The request's size in characters, to estimate its tokens before it is sent."""
+        chars = sum(len(str(m.get("content") or "")) for m in request["messages"])
+        return chars + len(json.dumps(request.get("tools") or request.get("response_format") or ""))
 
     def _settle(self, slot: Slot, response: Any, stream: bool) -> None:
         if stream:  # a stream's size is known only at its end: charge what was set aside

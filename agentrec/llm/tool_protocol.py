@@ -61,12 +61,27 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+# Inlined argument schemas by spec: every request carries every tool's, and specs never change.
+_INLINED: dict[int, tuple[ToolSpec, dict[str, Any]]] = {}
+_MOST_INLINED = 512
+
+
+def inlined_parameters(tool: ToolSpec) -> dict[str, Any]:
+    """``inline_refs(tool.parameters)``, computed once per spec; shared, so never to be changed in place."""
+    found = _INLINED.get(id(tool))
+    if found is None or found[0] is not tool:  # the id of a spec that is gone may be reused
+        if len(_INLINED) >= _MOST_INLINED:
+            _INLINED.clear()
+        found = _INLINED[id(tool)] = (tool, inline_refs(tool.parameters))
+    return found[1]
+
+
 def _one_tool_schema(tool: ToolSpec, with_thought: bool) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     if with_thought:
         properties["thought"] = {"type": "string", "maxLength": THOUGHT_MAX_CHARS}
     properties["tool"] = {"const": tool.name}
-    properties["arguments"] = inline_refs(tool.parameters)
+    properties["arguments"] = inlined_parameters(tool)
     return {
         "type": "object",
         "properties": properties,
@@ -111,7 +126,7 @@ def tool_instructions(tools: list[ToolSpec], tool_choice: str) -> str:
     lines = ["You can call these tools:"]
     for tool in offered_tools(tools, tool_choice):
         lines.append(f"- {tool.name}: {tool.description}")
-        schema = inline_refs(tool.parameters)
+        schema = inlined_parameters(tool)
         required = set(schema.get("required", []))
         for name, field in schema.get("properties", {}).items():
             lines.append(f"  {name}: {_argument_line(field, name in required)}")
