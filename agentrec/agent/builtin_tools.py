@@ -37,7 +37,10 @@ class ItemBrief(BaseModel):
     @classmethod
     def of(cls, context: ToolContext, item: int) -> ItemBrief:
         record = context.record(item)
-        return cls(item_id=record.item_id, title=record.label, year=record.year, genres=list(record.genres))
+        # Built from a validated record, so validation would only repeat itself (hundreds of items a run).
+        return cls.model_construct(
+            item_id=record.item_id, title=record.label, year=record.year, genres=list(record.genres)
+        )
 
 
 class ItemList(ToolResult):

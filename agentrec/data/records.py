@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,9 +23,9 @@ class ItemRecord(BaseModel):
     avg_rating: float | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
-    @property
+    @cached_property
     def label(self) -> str:
-        """How the item is shown to people and to the LLM."""
+        """How the item is shown to people and to the LLM (worked out once: tools list items by it often)."""
         return display_title(self.title) or f"item {self.item_id}"
 
 
