@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,9 +22,9 @@ class ItemRecord(BaseModel):
     avg_rating: float | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
-    @cached_property
+    @property
     def label(self) -> str:
-        """How the item is shown to people and to the LLM (worked out once: tools list items by it often)."""
+        """How the item is shown to people and to the LLM."""
         return display_title(self.title) or f"item {self.item_id}"
 
 

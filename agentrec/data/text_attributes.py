@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:[-\u2013]\d{0,4})?\)\s*$")
-_TRAILING_ARTICLE = re.compile(
-    r"^(?P<name>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$"
-)
+_TRAILING_ARTICLE = re.compile(r"^(?P<name>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$")
 
 
 def year_from_title(title: str | None) -> int | None:
@@ -18,6 +17,7 @@ def year_from_title(title: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+@lru_cache(maxsize=65536)  # a pure function of the title, asked for the same items many times a run
 def display_title(title: str | None) -> str:
     """A title as people say it: "Matrix, The (1999)" becomes "The Matrix (1999)"."""
     if not title:
