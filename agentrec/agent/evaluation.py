@@ -145,9 +145,8 @@ def _first_reasons(failed: dict[str, dict[str, str]]) -> dict[str, str]:
 
 def _limits(spec: AgentEvalSpec) -> ProviderLimits:
     """The provider limits of one process: all of them in this one, a share in each worker."""
-    if spec.workers > 1 and spec.concurrency == 1:
-        return spec.limits.shared_by(spec.workers)
-    return spec.limits.with_concurrency(spec.concurrency)
+    # Users in flight run in threads of this process; otherwise each worker process asks one at a time.
+    return spec.limits.per_process(spec.concurrency, spec.workers if spec.concurrency == 1 else 1)
 
 
 def _needs_llm(spec: AgentEvalSpec) -> bool:
@@ -207,7 +206,6 @@ def _runs(
     concurrency, or the backend: every path gives the same lists.
     """
     todo = set(users)
-    jobs = [(user, batch) for batch in batches for user in batch if user in todo]
     in_this_process = not _calls_llm(spec, policy) or not runs_in_workers(spec.backend, spec.workers, len(users))
     if in_this_process or (spec.concurrency > 1 and len(users) > 1):
         for batch in batches:
@@ -220,6 +218,7 @@ def _runs(
                 else:
                     yield from (service.run(user, policy) for user in waiting)
         return
+    jobs = [(user, batch) for batch in batches for user in batch if user in todo]
     with start_workers(spec.backend, spec.workers, _start_worker, (spec,), LLM_WORKERS) as workers:
         for _, run in workers.results(partial(_worker_run, policy=policy), jobs):
             yield run

@@ -86,9 +86,9 @@ class ProviderLimits:
             max_cost_usd=self.max_cost_usd / processes if self.max_cost_usd is not None else None,
         )
 
-    def with_concurrency(self, concurrency: int) -> ProviderLimits:
-        """These limits with ``concurrency`` requests in flight at most."""
-        return replace(self, concurrency=concurrency)
+    def per_process(self, concurrency: int, processes: int) -> ProviderLimits:
+        """The limits of each of ``processes`` processes calling the provider, each with ``concurrency`` in flight."""
+        return replace(self, concurrency=concurrency).shared_by(processes)
 
     @property
     def counts_tokens(self) -> bool:
@@ -321,10 +321,9 @@ _LIMITS_VARIABLE = "AGENTREC_PROVIDER_LIMITS"
 @contextmanager
 def limits_of_this_run(limits: ProviderLimits) -> Iterator[None]:
     """Within the block, ``limits`` are the default of every model this process, and the workers it
-    starts, build; counts and budget start from nothing."""
+    starts, build (each run function starts its counts and budget from nothing)."""
     previous = os.environ.get(_LIMITS_VARIABLE)
     os.environ[_LIMITS_VARIABLE] = json.dumps(asdict(limits))
-    forget_gates()
     try:
         yield
     finally:

@@ -64,9 +64,9 @@ def run_limits_for(
     concurrency: int, workers: int, rpm: float | None, tpm: float | None, max_cost: float | None,
     price_in: float | None, price_out: float | None,
 ) -> ProviderLimits:  # fmt: skip
-    """The limits of each process of a run: ``concurrency`` in flight, the rest shared by ``workers`` processes."""
-    limits = provider_limits(rpm, tpm, max_cost, price_in, price_out).with_concurrency(concurrency)
-    return limits.shared_by(workers)
+    """The limits of each process of a run: ``concurrency`` in flight, the rest shared by ``workers`` processes
+    (the processes that call the provider)."""
+    return provider_limits(rpm, tpm, max_cost, price_in, price_out).per_process(concurrency, workers)
 
 
 def current_provider_note() -> str:
