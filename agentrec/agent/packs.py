@@ -58,6 +58,9 @@ class ToolPack(BaseModel):
     tools: list[str] = Field(default_factory=lambda: list(BUILTIN_TOOLS))
     descriptions: dict[str, str] = Field(default_factory=dict, description="tool name -> description override")
     persona: str = ""
+    chat: dict[str, Any] = Field(
+        default_factory=dict, description="the chat's words-to-constraints rules (agentrec.agent.chat.chat_rules)"
+    )
     source: str = "builtin"
 
     def extra_tools(self) -> list[Tool]:

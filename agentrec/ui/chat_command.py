@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agentrec.ui.agent_commands import ApiBaseOption, CacheOption
-from agentrec.ui.choices import CacheChoice, resume_id
+from agentrec.ui.choices import CacheChoice, ReplyChoice, resume_id
 
 if TYPE_CHECKING:
     from agentrec.agent.chat.conversation import ChatAgent
@@ -51,15 +51,24 @@ def chat(
     ] = None,
     k: Annotated[int, typer.Option(min=1, help="Items per answer.")] = 8,
     steps: Annotated[int, typer.Option("--steps", min=0, help="Tool calls the LLM may add per turn.")] = 1,
+    reply: Annotated[
+        ReplyChoice | None,
+        typer.Option(
+            "--reply",
+            help="facts: a reply built from the catalog, with the LLM's sentence only when it agrees with the "
+            "catalog (default on the embedded model); llm: the LLM's checked sentences (default on a provider).",
+        ),
+    ] = None,
     api_base: ApiBaseOption = None,
     cache: CacheOption = CacheChoice.on,
 ) -> None:
-    """Talk to the agent: "something like Alien but funnier", "no horror", "more like #3", /like 2.
+    """Talk to the agent: "I loved Toy Story, something funny for the family", "like Alien but funnier", /like 2.
 
-    Without --user you start cold and the session learns from what you like.
-    Every session is saved; --resume ID continues one.
+    Without --user you start cold and the session learns from what you say you loved, saw or hated.
+    Titles you name are never recommended back; constraints ("no horror", "only 90s", "family")
+    last until you change them (/constraints shows them). Every session is saved; --resume ID continues one.
     """
-    from agentrec.agent.chat.conversation import ChatAgent, ChatSettings
+    from agentrec.agent.chat.conversation import ChatAgent, ChatSettings, ReplyMode
     from agentrec.agent.chat.records import ChatSession, ChatStore
     from agentrec.agent.policies import RunSettings
     from agentrec.agent.service import open_agent
@@ -90,7 +99,11 @@ def chat(
 
         model = make_model(session.llm)
         keep_prompt_states(model)
-    agent = ChatAgent(service.workspace, service.registry, model, ChatSettings(k=k, llm_steps=steps), TraceStore())
+    embedded = session.llm in (LOCAL_SPEC, BUNDLED_SPEC) or session.llm.lower().endswith(".gguf")
+    chosen = reply or (ReplyChoice.facts if embedded else ReplyChoice.llm)
+    reply_mode: ReplyMode = "llm" if chosen == ReplyChoice.llm else "facts"
+    settings = ChatSettings(k=k, llm_steps=steps, reply=reply_mode)
+    agent = ChatAgent(service.workspace, service.registry, model, settings, TraceStore())
     ChatRepl(agent, session, store, make_model, log).run(resumed=resume is not None)
 
 
@@ -216,7 +229,8 @@ class ChatRepl:
         if name in ("/quit", "/exit", "/q"):
             return False
         handlers: dict[str, Callable[[str], None]] = {
-            "/like": self._like, "/dislike": self._dislike, "/why": self._why, "/trace": self._trace,
+            "/like": self._like, "/dislike": self._dislike, "/seen": self._seen, "/constraints": self._constraints,
+            "/why": self._why, "/trace": self._trace,
             "/history": self._history, "/tools": self._tools, "/model": self._model, "/save": self._save_as,
             "/reset": self._reset, "/help": self._help,
         }  # fmt: skip
@@ -233,9 +247,22 @@ class ChatRepl:
         self._say(f"liked [bold]{_escape(record.label)}[/bold]; the next lists follow it")
 
     def _dislike(self, argument: str) -> None:
-        record = self.agent.dislike(self.session, argument)
+        critique = self.agent.dislike(self.session, argument)
         self._save()
-        self._say(f"disliked [bold]{_escape(record.label)}[/bold]; it will not come back")
+        self._say(f"disliked [bold]{_escape(critique.record.label)}[/bold]; it will not come back")
+        if critique.change:
+            self._say(f"constraints now: {_escape(critique.change)}")
+
+    def _seen(self, argument: str) -> None:
+        record = self.agent.mark_seen(self.session, argument)
+        self._save()
+        self._say(f"seen [bold]{_escape(record.label)}[/bold]; it will not be recommended")
+
+    def _constraints(self, argument: str) -> None:
+        from agentrec.ui.chat_render import render_constraints
+
+        del argument
+        render_constraints(self.session)
 
     def _why(self, argument: str) -> None:
         from agentrec.agent.chat.conversation import ChatInputError
@@ -267,7 +294,7 @@ class ChatRepl:
 
         del argument
         catalog = self.agent.workspace.store.catalog
-        ids = [*self.session.liked, *self.session.disliked]
+        ids = [*self.session.liked, *self.session.disliked, *self.session.seen]
         render_history(self.session, {record.item_id: record.label for record in catalog.items(ids)})
 
     def _tools(self, argument: str) -> None:
@@ -331,7 +358,10 @@ class ChatRepl:
             self._say(f"starting from user {_escape(session.user_id)}'s history ({seen} {workspace.pack.item_noun}s)")
         else:
             self._say("cold start: tell me what you like, and /like what you see")
-        self._say('[dim]try "something like Alien but funnier", "no horror", "only 90s"; /help for commands[/dim]')
+        self._say(
+            '[dim]try "I loved Toy Story; something funny for the family", "like Alien but funnier", "no horror", '
+            '"only 90s"; /help for commands[/dim]'
+        )
 
     def _save(self) -> None:
         self.store.save(self.session)

@@ -27,13 +27,16 @@ EXAMPLES = (
 COMMANDS: dict[str, str] = {
     "/like N": "like item N of the last list (or a title): later lists follow your likes",
     "/dislike N": "never show item N (or a title) again in this session",
+    "/dislike N because R": "and rule out that aspect: too old, too new, less violent, not another sequel, a genre",
+    "/seen N": "you have seen item N (or a title): it never comes back, and does not steer the lists",
+    "/constraints": "the constraints in force, and where they came from",
     "/why N": "the tools and evidence behind item N",
     "/trace": "every step of the last turn: rules, model calls, tool results",
     "/history": "what was said, liked and disliked, and the constraints in force",
     "/tools": "the tools the model may call",
     "/model NAME": "switch the LLM (local, a .gguf path, or a litellm name)",
     "/save FILE": "write this session as JSON (resume it with --resume FILE)",
-    "/reset": "start over: forget messages, likes, dislikes and constraints",
+    "/reset": "start over: forget messages, likes, dislikes, seen items and constraints",
     "/help": "this list",
     "/quit": "save and leave (Ctrl-D does the same)",
 }
@@ -52,6 +55,8 @@ def render_turn(record: TurnRecord, backend_error: str | None, log: Path | None 
         render_items(record.items)
     if record.reply:
         _print(f"[cyan]{escape(record.reply)}[/cyan]")
+    if record.question:
+        _print(f"[bold cyan]{escape(record.question)}[/bold cyan] [dim](or say: just recommend)[/dim]")
     for problem in record.problems:
         _print(f"[yellow]note:[/yellow] {escape(problem)}")
     if backend_error:
@@ -94,10 +99,41 @@ def render_history(session: ChatSession, titles: dict[str, str]) -> None:
         _print(f"[bold]{who}:[/bold] {escape(first)}")
         for line in rest:
             _print(f"       [dim]{escape(line)}[/dim]")
-    for label, ids in (("liked", session.liked), ("disliked", session.disliked)):
+    for label, ids in (("liked", session.liked), ("disliked", session.disliked), ("seen", session.seen)):
         shown = "; ".join(titles.get(i, i) for i in ids) or "-"
         _print(f"[bold]{label}:[/bold] {escape(shown)}")
     _print(f"[bold]constraints:[/bold] {escape(session.constraints.describe() or '-')}")
+
+
+def render_constraints(session: ChatSession) -> None:
+    """The constraints in force, one per line; they last until the person changes them."""
+    constraints = session.constraints
+    if constraints.is_empty():
+        _print(
+            "[dim]no constraints; say 'no horror', 'only 90s', 'for the family', or /dislike N because too old[/dim]"
+        )
+        return
+    if constraints.audience:
+        _print(f"[bold]audience:[/bold] {escape(constraints.audience)}")
+    rows = [
+        ("only genres", " or ".join(constraints.genres)),
+        ("no genres", ", ".join(constraints.exclude_genres)),
+        ("years", _years(constraints.year_min, constraints.year_max)),
+        ("no titles of kind", ", ".join(constraints.exclude_kinds)),
+        ("preferred (soft)", ", ".join(constraints.prefer_genres)),
+    ]
+    for label, value in rows:
+        if value:
+            _print(f"[bold]{label}:[/bold] {escape(value)}")
+    if session.no_questions:
+        _print("[dim]questions: off (you said 'just recommend')[/dim]")
+    _print("[dim]they last until you change them: 'any genre', 'any year', or /reset[/dim]")
+
+
+def _years(low: int | None, high: int | None) -> str:
+    if low is None and high is None:
+        return ""
+    return f"{low if low is not None else '...'}-{high if high is not None else '...'}"
 
 
 def render_tools(registry: ToolRegistry) -> None:

@@ -26,6 +26,13 @@ class CacheChoice(StrEnum):
     replay = "replay"
 
 
+class ReplyChoice(StrEnum):
+    """How a chat reply is written (``agentrec.agent.chat.conversation.ReplyMode``)."""
+
+    facts = "facts"
+    llm = "llm"
+
+
 class FusionChoice(StrEnum):
     """How the agent's tool lists are fused (``agentrec.agent.fusion.FUSIONS``)."""
 

@@ -2,16 +2,22 @@
 
 A turn runs in this order:
 
-1. The rule layer (``request_rules``) reads hard constraints, titles, "#3",
-   genre wishes and search words from the message. Its tool calls (``filter``,
-   ``similar``, ``retrieve``, ``search``) run first and are recorded as steps.
+1. The rule layer (``request_rules``) reads hard constraints, titles the person
+   liked, saw or disliked, "#3", genre wishes, the pack's phrases ("family") and
+   the answer to the last question. Its tool calls (``filter``, ``similar``,
+   ``retrieve``, ``search``) run first and are recorded as steps. "Like X but Y"
+   filters the turn's pool to Y before it asks for X's neighbours, so the list
+   is their intersection.
 2. The LLM sees the session so far and those steps, and adds calls of its own
    through the agent loop's ``gather`` (same re-ask and skip rules as
-   ``agentrec recommend``).
+   ``agentrec recommend``). It cannot call ``filter``, so it cannot drop a constraint.
 3. ``finalise`` fuses the pool (reciprocal-rank fusion by default), grounds it
-   (nothing seen, liked, disliked or outside the constraints) and fills it from
-   the backbone; each item gets its reason from the pool's provenance.
-4. The LLM writes one or two sentences about the list.
+   (nothing seen, named, liked, disliked or outside the constraints) and fills
+   it from the backbone; each item gets its reason from the pool's provenance.
+4. A vague request over many mixed candidates also gets one question
+   (``questions``), unless the person said "just recommend".
+5. The reply is built from the catalog's facts; the LLM's sentence is shown
+   only when no claim in it contradicts the catalog (``replies``).
 
 The session changes only when the turn completes, so a turn cancelled with
 Ctrl-C leaves it as it was. A model backend that fails mid-turn is noted in the
@@ -21,16 +27,36 @@ result and the list still comes from the tools.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from agentrec.agent.builtin_tools import filter_pool, retrieve, search, similar
+from agentrec.agent.chat import feedback
+from agentrec.agent.chat.chat_rules import CatalogRules
+from agentrec.agent.chat.constraints import Constraints
 from agentrec.agent.chat.explanations import listed_items
+from agentrec.agent.chat.feedback import ChatInputError, Critique
 from agentrec.agent.chat.prompts import MAX_MESSAGE_CHARS, reply_messages, turn_messages
+from agentrec.agent.chat.questions import choose_question, question_for
 from agentrec.agent.chat.records import ChatMessage, ChatSession, ListedItem, TurnRecord
-from agentrec.agent.chat.request_rules import Constraints, ParsedRequest, normalise_message, parse_request
+from agentrec.agent.chat.replies import (
+    REPLY_SENTENCES,
+    Facts,
+    check_sentences,
+    facts_reply,
+    split_sentences,
+)
+from agentrec.agent.chat.request_rules import (
+    ParsedRequest,
+    RequestContext,
+    genre_lexicon,
+    normalise_message,
+    parse_request,
+    rules_of,
+)
 from agentrec.agent.chat.session_context import SessionContext, SessionProfile
 from agentrec.agent.context import ToolContext
 from agentrec.agent.fusion import FusionName
@@ -42,8 +68,11 @@ from agentrec.agent.trace import AgentRun, AgentStep, TraceStore
 from agentrec.agent.workspace import AgentWorkspace
 from agentrec.core.errors import AgentrecError, ModelBackendError, ToolRetry
 from agentrec.data.records import ItemRecord
+from agentrec.data.text_attributes import bare_title
 from agentrec.llm.capabilities import KeepsPromptStates, supports
 from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings
+
+__all__ = ["ChatAgent", "ChatInputError", "ChatSettings", "ReplyMode", "TurnResult"]
 
 RULE_TOOLS = ToolRegistry.of([filter_pool, retrieve, similar, search])
 # Hard constraints come only from the person's words (the rules): a small model that calls
@@ -52,18 +81,13 @@ RULE_TOOLS = ToolRegistry.of([filter_pool, retrieve, similar, search])
 MODEL_TOOLS_LEFT_OUT = ("filter", "item_info")
 REPEAT_OVERLAP = 0.9  # a list sharing this much of its head with a pooled list of the same tool is a copy
 MAX_READ_CHARS = 2000  # the rules read this much of a message; the LLM reads MAX_MESSAGE_CHARS
-REPLY_SENTENCES = 2
-MAX_REPLY_CHARS = 300
-_REPEATS = re.compile(r"\b(\w+(?: \w+)?)(?:,? \1\b){2,}", re.IGNORECASE)
-
-
-class ChatInputError(AgentrecError):
-    """Something the person typed cannot be used (an empty message, an unknown item number)."""
+MAX_REPLY_CHARS = 400
+ReplyMode = Literal["facts", "llm"]
 
 
 @dataclass(frozen=True)
 class ChatSettings:
-    """How a chat turn is made: list length, the LLM's step budget, fusion, reply length."""
+    """How a chat turn is made: list length, the LLM's step budget, fusion, reply kind and length."""
 
     k: int = 8
     llm_steps: int = 1
@@ -77,6 +101,9 @@ class ChatSettings:
     # an item only the model found scores below a rule list's 20th, and an item both found rises
     # a place or two.
     model_list_weight: float = 0.1
+    # facts: a reply built from the catalog, after the LLM's sentence when that passes the check;
+    # llm: the LLM's sentences that pass the check (the facts when none does).
+    reply: ReplyMode = "facts"
     seed: int = 0
 
     def run_settings(self) -> RunSettings:
@@ -95,6 +122,25 @@ class TurnResult:
     backend_error: str | None = None
 
 
+@dataclass(frozen=True)
+class SaidSoFar:
+    """The session's likes, dislikes and seen items once this message's titles are counted."""
+
+    liked: list[str]
+    disliked: list[str]
+    seen: list[str]
+
+    @classmethod
+    def after(cls, session: ChatSession, request: ParsedRequest) -> SaidSoFar:
+        liked, disliked, seen = list(session.liked), list(session.disliked), list(session.seen)
+        for said in request.said:
+            for ids in (liked, disliked, seen):
+                if said.item_id in ids:
+                    ids.remove(said.item_id)
+            {"liked": liked, "disliked": disliked, "seen": seen}[said.polarity].append(said.item_id)
+        return cls(liked, disliked, seen)
+
+
 @dataclass
 class ChatAgent:
     """Runs chat turns over one workspace, with one LLM (None: rules and tools only)."""
@@ -111,6 +157,8 @@ class ChatAgent:
             for name, declared in self.registry.tools.items()
             if name not in MODEL_TOOLS_LEFT_OUT
         )
+        self.rules: CatalogRules = rules_of(self.workspace)
+        self._kind_items: dict[str, list[int]] = {}
 
     def warm_up(self) -> None:
         """Evaluate the model's fixed prompt and load the text model, so the first turn starts warm.
@@ -129,63 +177,35 @@ class ChatAgent:
         with contextlib.suppress(AgentrecError):  # one token cannot finish a call; the prompt is evaluated anyway
             self.model.complete(messages, tools=self.model_registry.specs(), settings=settings)
 
-    # ----- the session profile ---------------------------------------------------------------
-    def profile(self, session: ChatSession) -> SessionProfile:
-        user = None if session.user_id is None else self.workspace.user_index(session.user_id)
-        return SessionProfile(user, self._indices(session.liked), self._indices(session.disliked))
-
-    def _indices(self, item_ids: list[str]) -> tuple[int, ...]:
-        items = self.workspace.split.train.items
-        return tuple(items.index(item_id) for item_id in item_ids if item_id in items)
-
+    # ----- what the person says about one item -------------------------------------------------
     def find_item(self, session: ChatSession, reference: str) -> ItemRecord:
         """An item by its number in the last list ("3" or "#3"), or by title or id."""
-        text = reference.strip().lstrip("#").strip()
-        if not text:
-            raise ChatInputError("say which item: its number in the last list, or a title")
-        if text.isdigit() and len(text) <= 3:
-            last = session.last_items
-            if not last:
-                raise ChatInputError("there is no list yet; ask for something first")
-            if not 1 <= int(text) <= len(last):
-                raise ChatInputError(f"the last list has items 1 to {len(last)}, not {text}")
-            listed: ItemRecord = self.workspace.store.catalog.item(last[int(text) - 1].item_id)
-            return listed
-        named: ItemRecord = self.workspace.store.catalog.resolve(text[:200])  # DataError with suggestions
-        return named
+        return feedback.find_item(self.workspace, session, reference)
 
     def like(self, session: ChatSession, reference: str) -> ItemRecord:
         """Add an item to the session's likes (it steers later turns and is not recommended again)."""
-        record = self.find_item(session, reference)
-        session.disliked = [i for i in session.disliked if i != record.item_id]
-        if record.item_id not in session.liked:
-            session.liked.append(record.item_id)
-        return record
+        return feedback.like(self.workspace, session, reference)
 
-    def dislike(self, session: ChatSession, reference: str) -> ItemRecord:
-        """Add an item to the session's dislikes: it never comes back in this session."""
-        record = self.find_item(session, reference)
-        session.liked = [i for i in session.liked if i != record.item_id]
-        if record.item_id not in session.disliked:
-            session.disliked.append(record.item_id)
-        return record
+    def dislike(self, session: ChatSession, text: str) -> Critique:
+        """``N`` or ``N because REASON``: never again, and a reason becomes a constraint on that aspect."""
+        return feedback.dislike(self.workspace, self.rules, session, text)
+
+    def mark_seen(self, session: ChatSession, reference: str) -> ItemRecord:
+        """The person has seen the item: it never comes back."""
+        return feedback.mark_seen(self.workspace, session, reference)
 
     # ----- a turn ------------------------------------------------------------------------------
     def run_turn(self, session: ChatSession, text: str, progress: Progress | None = None) -> TurnResult:
-        """Answer ``text``: gather with rules and the LLM, fuse, explain; then record it in ``session``."""
+        """Answer ``text``: gather with rules and the LLM, fuse, explain, ask; then record it in ``session``."""
         started = time.perf_counter()
         message = normalise_message(text)
         if not message:
             raise ChatInputError("say what you would like, for example: something like Alien but funnier")
-        request = parse_request(
-            message[:MAX_READ_CHARS], self.workspace, session.constraints, [i.item_id for i in session.last_items]
-        )
+        request = parse_request(message[:MAX_READ_CHARS], self.workspace, self._request_context(session))
         if len(message) > MAX_MESSAGE_CHARS:
             request.problems.append(f"your message is long; the model read its first {MAX_MESSAGE_CHARS} characters")
-        blocked = self._indices([i.item_id for i in session.last_items]) if request.wants_more else ()
-        context = SessionContext.open(
-            self.workspace, self.profile(session), self._label(session), self.settings.seed, blocked
-        )
+        said = SaidSoFar.after(session, request)
+        context = self._open_context(session, request, said)
         tally = StepTally(progress=progress)
         rule_steps, constraints = self._rule_steps(context, request, session.constraints, tally)
         steps = list(rule_steps)
@@ -204,17 +224,64 @@ class ChatAgent:
             steps=steps, turns=tally.turns, reasks=tally.reasks, skipped=tally.skipped, started=started,
         )  # fmt: skip
         items = listed_items(context, run, steps, len(rule_steps))
+        question = choose_question(context, request, session, self.rules) if items else None
         backend_error = tally.backend_errors[0] if tally.backend_errors else None
-        reply = self._reply(message, items, request, backend_error, tally)
+        reply, dropped = self._reply(message, items, request, constraints, said, backend_error, tally)
         record = TurnRecord(
             request=message[:MAX_READ_CHARS], understood=request.understood, problems=request.problems,
             constraints=constraints, items=items, reply=reply, trace_id=run.trace_id,
             llm_calls=len(tally.turns), seconds=time.perf_counter() - started,
+            question=question.ask if question else "", dropped=dropped,
         )  # fmt: skip
         usage = {"llm_calls": len(tally.turns), "tokens": sum(t.usage.total_tokens for t in tally.turns)}
         run = run.model_copy(update={**usage, "seconds": record.seconds})
-        self._commit(session, record, run)
+        self._commit(session, record, run, request, said)
+        if question is not None:
+            session.pending_question = question.genre
+            session.asked.append(question.genre)
         return TurnResult(record, run, backend_error)
+
+    def _request_context(self, session: ChatSession) -> RequestContext:
+        pending = question_for(session.pending_question, self.rules) if session.pending_question else None
+        return RequestContext(
+            previous=session.constraints,
+            last_items=tuple(item.item_id for item in session.last_items),
+            reference_years=self._reference_years(session),
+            pending=pending,
+        )
+
+    def _reference_years(self, session: ChatSession) -> tuple[int, ...]:
+        """What "newer" and "older" compare with: the last list, else what was liked, else the user's history."""
+        years = [item.year for item in session.last_items if item.year is not None]
+        if not years:
+            liked = self._indices(session.liked)
+            if not liked and session.user_id is not None:
+                liked = tuple(int(i) for i in self.workspace.history(self.workspace.user_index(session.user_id)).items)
+            years = [int(y) for y in self.workspace.item_years[list(liked)] if not np.isnan(y)]
+        return tuple(years)
+
+    def _open_context(self, session: ChatSession, request: ParsedRequest, said: SaidSoFar) -> SessionContext:
+        """A context where nothing seen, named, disliked or of a ruled-out kind may enter the pool."""
+        user = None if session.user_id is None else self.workspace.user_index(session.user_id)
+        profile = SessionProfile(user, self._indices(said.liked), self._indices(said.disliked))
+        blocked = [*self._indices(said.seen), *self._indices(request.anchors)]
+        if request.wants_more:
+            blocked += self._indices([item.item_id for item in session.last_items])
+        for kind in request.constraints.exclude_kinds:
+            blocked += self._items_of_kind(kind)
+        return SessionContext.open(self.workspace, profile, self._label(session), self.settings.seed, blocked)
+
+    def _items_of_kind(self, kind: str) -> list[int]:
+        if kind not in self._kind_items:
+            pattern = self.rules.title_kinds.get(kind)
+            records = self.workspace.records
+            found = [] if pattern is None else [i for i, r in enumerate(records) if pattern.search(bare_title(r.title))]
+            self._kind_items[kind] = found
+        return self._kind_items[kind]
+
+    def _indices(self, item_ids: list[str]) -> tuple[int, ...]:
+        items = self.workspace.split.train.items
+        return tuple(items.index(item_id) for item_id in item_ids if item_id in items)
 
     def _label(self, session: ChatSession) -> str:
         who = f"user {session.user_id}" if session.user_id is not None else "cold start"
@@ -224,25 +291,17 @@ class ChatAgent:
         self, context: SessionContext, request: ParsedRequest, previous: Constraints, tally: StepTally
     ) -> tuple[list[AgentStep], Constraints]:
         """Run the rule layer's calls; return the steps and the constraints that held."""
-        constraints = request.constraints
-        steps: list[AgentStep] = []
-        if not constraints.is_empty():
-            limits = constraints.filter_arguments()
-            steps.append(self._call(context, 1, "filter", limits, "you set these limits", tally))
-            if steps[-1].status != "ok":  # the filter left the pool untouched
-                kept = previous.describe() or "no constraints"
-                request.problems.append(f"nothing unseen matches {constraints.describe()}; keeping {kept}")
-                constraints = previous
-                if not previous.is_empty():
-                    arguments = previous.filter_arguments()
-                    steps.append(self._call(context, 2, "filter", arguments, "the limits you set before", tally))
+        steps, constraints = self._constraint_steps(context, request, previous, tally)
+        within = request.contrast and self._within_step(context, request, steps, tally)
         list_size = self.settings.list_size
         for item_id in request.anchors:
             steps.append(self._call(context, len(steps) + 1, "similar", {"item": item_id, "k": list_size},
                                     "you asked for more like it", tally))  # fmt: skip
-        for genre in request.wanted_genres:
+        wished = [*request.wanted_genres, *(g for g in constraints.prefer_genres if g not in request.wanted_genres)]
+        for genre in [] if within else wished:
             arguments = {"attribute": "genre", "value": genre, "k": list_size}
-            steps.append(self._call(context, len(steps) + 1, "retrieve", arguments, f"you asked for {genre}", tally))
+            why = f"you asked for {genre}" if genre in request.wanted_genres else f"you prefer {genre}"
+            steps.append(self._call(context, len(steps) + 1, "retrieve", arguments, why, tally))
         if request.search_text and self.workspace.models.text is not None:
             arguments = {"text": request.search_text, "k": list_size}
             steps.append(self._call(context, len(steps) + 1, "search", arguments, "words from your message", tally))
@@ -250,6 +309,38 @@ class ChatAgent:
             why = "what you liked so far" if len(context.history.items) else "popular picks to start with"
             steps.append(self._call(context, len(steps) + 1, "retrieve", {"k": list_size}, why, tally))
         return steps, constraints
+
+    def _constraint_steps(
+        self, context: SessionContext, request: ParsedRequest, previous: Constraints, tally: StepTally
+    ) -> tuple[list[AgentStep], Constraints]:
+        """Apply the hard constraints with ``filter``; when nothing unseen meets them, keep the previous ones."""
+        constraints = request.constraints
+        steps: list[AgentStep] = []
+        if constraints.filter_arguments():
+            steps.append(
+                self._call(context, 1, "filter", constraints.filter_arguments(), "you set these limits", tally)
+            )
+            if steps[-1].status != "ok":  # the filter left the pool untouched
+                kept = previous.describe() or "no constraints"
+                request.problems.append(f"nothing unseen matches {constraints.describe()}; keeping {kept}")
+                constraints = previous
+                if previous.filter_arguments():
+                    arguments = previous.filter_arguments()
+                    steps.append(self._call(context, 2, "filter", arguments, "the limits you set before", tally))
+        return steps, constraints
+
+    def _within_step(
+        self, context: SessionContext, request: ParsedRequest, steps: list[AgentStep], tally: StepTally
+    ) -> bool:
+        """ "Like X but Y": keep only Y for this turn, so X's neighbours are found among Y's items."""
+        wanted = request.wanted_genres
+        arguments = {"genres": list(wanted)}
+        why = f"like your title but {' or '.join(wanted)}: this request only"
+        steps.append(self._call(context, len(steps) + 1, "filter", arguments, why, tally))
+        if steps[-1].status == "ok":
+            return True
+        request.problems.append(f"nothing unseen is {' or '.join(wanted)} within your limits; showing neighbours only")
+        return False
 
     def _call(
         self, context: SessionContext, index: int, name: str, arguments: dict[str, Any], why: str, tally: StepTally
@@ -263,32 +354,47 @@ class ChatAgent:
         message: str,
         items: list[ListedItem],
         request: ParsedRequest,
+        constraints: Constraints,
+        said: SaidSoFar,
         backend_error: str | None,
         tally: StepTally,
-    ) -> str:
-        """One or two sentences from the LLM; a plain sentence when there is no model or it failed."""
-        fallback = _plain_reply(request, items)
-        if self.model is None or backend_error is not None or not items:
-            return fallback
-        tally.announce("writing the answer")
+    ) -> tuple[str, list[str]]:
+        """The reply and the LLM sentences it left out; the facts alone without a model or when it failed."""
         noun = self.workspace.pack.item_noun
+        facts = facts_reply(items, request.understood, noun)
+        if self.model is None or backend_error is not None or not items:
+            return facts, []
+        tally.announce("writing the answer")
         settings = GenerationSettings(max_tokens=self.settings.reply_tokens, seed=self.settings.seed, stop=("\n",))
         asked = f"{message[:200]} ({', '.join(request.understood)})" if request.understood else message[:200]
         try:
             turn: AssistantTurn = self.model.complete(reply_messages(noun, asked, items), settings=settings)
         except ModelBackendError as error:
             tally.backend_errors.append(str(error))
-            return fallback
+            return facts, []
         tally.turns.append(turn)
-        return _sentences(turn.text, cut=turn.finish_reason == "length") or fallback
+        named_ids = [*request.anchors, *said.liked, *said.disliked, *said.seen]
+        named = {bare_title(r.title): r.year for r in self.workspace.store.catalog.items(named_ids)}
+        checked = check_sentences(
+            split_sentences(turn.text)[:REPLY_SENTENCES], Facts(items, named, genre_lexicon(self.rules))
+        )
+        if self.settings.reply == "llm":
+            return (" ".join(checked.kept) or facts)[:MAX_REPLY_CHARS], checked.dropped
+        framing = checked.kept[0] + " " if checked.kept else ""
+        return (framing + facts)[:MAX_REPLY_CHARS], checked.dropped
 
-    def _commit(self, session: ChatSession, record: TurnRecord, run: AgentRun) -> None:
+    def _commit(
+        self, session: ChatSession, record: TurnRecord, run: AgentRun, request: ParsedRequest, said: SaidSoFar
+    ) -> None:
         session.constraints = record.constraints
+        session.liked, session.disliked, session.seen = said.liked, said.disliked, said.seen
+        session.pending_question = None
+        session.no_questions = session.no_questions or request.stop_asking
         session.turns.append(record)
         titles = "; ".join(f"{item.position}. {item.title}" for item in record.items)
         session.messages += [
             ChatMessage(role="user", text=record.request),
-            ChatMessage(role="assistant", text=f"{record.reply}\n{titles}".strip()),
+            ChatMessage(role="assistant", text=f"{record.reply}\n{titles}\n{record.question}".strip()),
         ]
         if self.traces is not None and (problem := self.traces.try_save(run)):
             record.problems.append(f"the steps were not saved to the trace store: {problem}")
@@ -316,30 +422,3 @@ def refusing_repeats(declared: Tool) -> Tool:
         return result
 
     return Tool(guarded, declared.name, declared.description, declared.arguments)
-
-
-def _plain_reply(request: ParsedRequest, items: list[ListedItem]) -> str:
-    if not items:
-        return "Nothing left matches; try /reset or drop a constraint (say 'any genre' or 'any year')."
-    if request.understood:
-        return f"Here is what I found for: {', '.join(request.understood)}."
-    return (
-        "I did not find a title, genre or decade in that, so these come from your profile. "
-        "Try 'something like Alien but funnier', 'no horror', 'only 90s' or 'more like #3'."
-    )
-
-
-def _sentences(text: str, cut: bool = False) -> str:
-    """At most two sentences of the model's reply, on one line, without its word loops.
-
-    ``cut``: the model ran out of tokens, so a trailing fragment ends at its last clause, with "...".
-    """
-    flat = " ".join(text.replace("\n", " ").split()).strip(" \"'")
-    flat = _REPEATS.sub(r"\1", flat)  # "classic, classic, classic" -> "classic"
-    sentences = re.findall(r"[^.!?]+[.!?]+(?=\s|$)", flat)
-    if sentences:
-        return " ".join(s.strip() for s in sentences[:REPLY_SENTENCES])[:MAX_REPLY_CHARS]
-    if cut and flat:
-        head = re.split(r"[;,](?=[^;,]*$)", flat)[0] if re.search(r"[;,]", flat) else flat.rsplit(" ", 1)[0]
-        return head[:MAX_REPLY_CHARS].rstrip(" ,;") + "..."
-    return flat[:MAX_REPLY_CHARS]

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agentrec.agent.chat.request_rules import Constraints
+from agentrec.agent.chat.constraints import Constraints
 from agentrec.core.errors import ConfigError
 from agentrec.core.files import write_atomically
 from agentrec.core.paths import state_dir
@@ -73,6 +73,8 @@ class TurnRecord(BaseModel):
     trace_id: str = ""
     llm_calls: int = 0
     seconds: float = 0.0
+    question: str = Field(default="", description="the one question this turn asked, if any")
+    dropped: list[str] = Field(default_factory=list, description="LLM sentences left out: they contradict the catalog")
 
 
 class ChatSession(BaseModel):
@@ -87,17 +89,22 @@ class ChatSession(BaseModel):
     messages: list[ChatMessage] = Field(default_factory=list)
     liked: list[str] = Field(default_factory=list, description="item ids, in the order they were liked")
     disliked: list[str] = Field(default_factory=list, description="item ids that must never come back")
+    seen: list[str] = Field(default_factory=list, description="item ids the person has seen: never recommended")
     constraints: Constraints = Field(default_factory=Constraints)
     turns: list[TurnRecord] = Field(default_factory=list)
+    asked: list[str] = Field(default_factory=list, description="genres the chat has asked about")
+    pending_question: str | None = Field(default=None, description="the genre of an unanswered question")
+    no_questions: bool = Field(default=False, description="the person said 'just recommend'")
 
     @property
     def last_items(self) -> list[ListedItem]:
         return self.turns[-1].items if self.turns else []
 
     def reset(self) -> None:
-        """Start over: no messages, likes, dislikes, constraints or turns (same id, same file)."""
-        self.messages, self.liked, self.disliked, self.turns = [], [], [], []
+        """Start over: nothing said, liked, disliked, seen, constrained, asked or listed (same id, same file)."""
+        self.messages, self.liked, self.disliked, self.seen, self.turns = [], [], [], [], []
         self.constraints = Constraints()
+        self.asked, self.pending_question, self.no_questions = [], None, False
 
 
 class ChatStore:

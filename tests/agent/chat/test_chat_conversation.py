@@ -67,7 +67,7 @@ def test_a_dislike_never_comes_back(planted_service: AgentService, workspace: Ag
     session = ChatSession(dataset="planted")
     first = agent.run_turn(session, "only horror")
     assert len(first.record.items) == 12 and all("Horror" in g for g in genres(workspace, first))
-    disliked = agent.dislike(session, "1")
+    disliked = agent.dislike(session, "1").record
     for message in ("only horror", "more like #1", "something else", "any genre", "like Horror Film 5"):
         result = agent.run_turn(session, message)
         assert disliked.label not in titles(result), message
@@ -82,7 +82,7 @@ def test_a_dislike_holds_for_a_known_user_whose_unseen_items_run_out(
     agent = make_agent(planted_service, k=12)
     session = ChatSession(dataset="planted", user_id="hu0")
     agent.run_turn(session, "only horror")
-    disliked = agent.dislike(session, "1")
+    disliked = agent.dislike(session, "1").record
     result = agent.run_turn(session, "only horror")
     seen = {workspace.records[i].label for i in workspace.history(workspace.user_index("hu0")).items}
     assert disliked.label not in titles(result) and not seen & set(titles(result))
@@ -165,11 +165,16 @@ def test_a_long_message_is_noted_and_an_empty_one_refused(planted_service: Agent
 def test_the_model_adds_a_list_and_writes_the_reply(planted_service: AgentService) -> None:
     model = ScriptedChatModel([call("similar", item="Comedy Film 7", k=5), "These are funny ones."])
     session = ChatSession(dataset="planted")
-    result = make_agent(planted_service, model).run_turn(session, "recommend something")
+    result = make_agent(planted_service, model, reply="llm").run_turn(session, "recommend something")
     assert [s.thought.startswith("rule:") for s in result.run.steps] == [True, False]
     assert result.run.steps[1].step == 2 and result.run.steps[1].tool == "similar"
     assert any(e.origin == "model" for item in result.record.items for e in item.evidence)
-    assert result.record.reply == "These are funny ones." and result.record.llm_calls == 2
+    assert result.record.llm_calls == 2
+    top = result.record.items[:3]  # what the reply prompt showed the model
+    if all("Comedy" in item.genres for item in top):
+        assert result.record.reply == "These are funny ones."
+    else:  # "funny" is a claim about the picks; it is shown only when it is true
+        assert result.record.dropped == ["These are funny ones."] and "films for" in result.record.reply
     request = model.requests[0]
     assert request[0].role == "system" and "'recommend something'" in request[-1].content
 
@@ -278,19 +283,45 @@ def test_reset_forgets_everything(planted_service: AgentService) -> None:
     assert session.constraints.is_empty()
 
 
+FACTS = "5 films for: no Horror. #1 Comedy Film 7 (1987): Comedy, rated 4.3/5 by 10 people; among the most popular (#1)."
+
+
 @pytest.mark.parametrize(
     ("reply", "shown"),
     [
         (AssistantTurn(text="A classic, classic, classic pick. Second one! Third."), "A classic pick. Second one!"),
-        (AssistantTurn(text="These share a mood; and a decade, and a", finish_reason="length"),
-         "These share a mood; and a decade..."),
-        (AssistantTurn(text="\n\n"), "Here is what I found for: no Horror."),  # an empty reply: the plain sentence
+        # a sentence cut off by the token limit is not shown: its claim is unfinished
+        (AssistantTurn(text="These share a mood; and a decade, and a", finish_reason="length"), FACTS),
+        (AssistantTurn(text="\n\n"), FACTS),  # an empty reply: the facts
     ],
 )
 def test_the_models_reply_is_tidied(reply: AssistantTurn, shown: str, planted_service: AgentService) -> None:
     model = ScriptedChatModel([call("finish"), reply])
-    result = make_agent(planted_service, model).run_turn(ChatSession(dataset="planted"), "no horror")
+    result = make_agent(planted_service, model, reply="llm").run_turn(ChatSession(dataset="planted"), "no horror")
     assert result.record.reply == shown
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("Comedy Film 7 is a horror film.", False),  # a genre the item does not have
+        ("Comedy Film 7 is not a comedy.", False),  # a genre denied that it has
+        ("These are 1960s classics.", False),  # a decade none of them is from
+        ("Comedy Film 7 is rated 2.1/5.", False),  # a rating it does not have
+        ("It is like Casablanca, with jokes.", False),  # a comparison with a title nobody named
+        ("A light, light pick for lightheartedness and lightheartedness.", False),  # garbled
+        ("Comedy Film 7 is a comedy from 1987.", True),
+        ("These are easy picks for tonight.", True),  # no claim to check
+    ],
+)
+def test_a_sentence_that_contradicts_the_catalog_is_dropped(
+    said: str, kept: bool, planted_service: AgentService
+) -> None:
+    model = ScriptedChatModel([call("finish"), AssistantTurn(text=said)])
+    result = make_agent(planted_service, model).run_turn(ChatSession(dataset="planted"), "no horror")
+    assert result.record.items[0].title == "Comedy Film 7 (1987)"
+    assert result.record.reply.endswith(FACTS)  # the facts are always there in the default reply
+    assert (said in result.record.reply) is kept and (result.record.dropped == [said]) is not kept
 
 
 def test_warm_up_sends_nothing_to_a_model_that_keeps_no_prompt_states(planted_service: AgentService) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from agentrec.agent.chat.request_rules import Constraints, normalise_message, parse_request
+from agentrec.agent.chat.constraints import Constraints
+from agentrec.agent.chat.request_rules import RequestContext, normalise_message, parse_request
 from agentrec.agent.workspace import AgentWorkspace
 
 LAST = ["c1", "h2", "c5"]
@@ -37,7 +38,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 
 
 def parsed(message: str, workspace: AgentWorkspace, previous: Constraints | None = None) -> dict[str, Any]:
-    request = parse_request(message, workspace, previous or Constraints(), LAST)
+    request = parse_request(message, workspace, RequestContext(previous or Constraints(), tuple(LAST)))
     return {**request.constraints.model_dump(), **request.model_dump(exclude={"constraints"})}
 
 
@@ -65,11 +66,11 @@ def test_constraints_carry_over_and_can_be_dropped(workspace: AgentWorkspace) ->
 
 
 def test_problems_are_reported_with_suggestions(workspace: AgentWorkspace) -> None:
-    request = parse_request("something like Comedy Flim 3x and #7", workspace, Constraints(), LAST)
+    request = parse_request("something like Comedy Flim 3x and #7", workspace, RequestContext(last_items=tuple(LAST)))
     assert any("#1 to #3, not #7" in problem for problem in request.problems)
-    unknown = parse_request("like Zyzzyva Quux", workspace, Constraints(), LAST)
+    unknown = parse_request("like Zyzzyva Quux", workspace)
     assert unknown.problems and "did you mean" in unknown.problems[0]
-    assert parse_request("#2", workspace, Constraints(), []).problems == [
+    assert parse_request("#2", workspace).problems == [
         "there is no list yet, so #2 means nothing; ask for something first"
     ]
 
