@@ -69,7 +69,8 @@ def render_turn(record: TurnRecord, backend_error: str | None, log: Path | None 
     if not record.constraints.is_empty():
         notes.append("keeping: " + record.constraints.describe())
     notes.append(f"{record.seconds:.1f} s, {record.llm_calls} LLM calls")
-    _print("[dim]" + escape(" · ".join(notes)) + "[/dim]")
+    for note in notes:  # one per line: a long "read:" must not wrap the cost line, which ends a turn
+        _print("[dim]" + escape(note) + "[/dim]")
 
 
 def render_why(item: ListedItem) -> None:

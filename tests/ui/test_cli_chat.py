@@ -278,12 +278,3 @@ def test_bad_input_is_one_line_and_exit_2(
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr, result.stderr
-
-
-@pytest.mark.realdata
-@pytest.mark.slow
-def test_ml100k_cold_start_with_the_embedded_model(ml100k: Path, chat_env: dict[str, str]) -> None:
-    chat = Chat("ml-100k", env={**chat_env, "AGENTREC_DATA_HOME": str(ml100k.parent)})
-    answer = chat.say("something like Alien but funnier")
-    assert len(items(answer)) == 8 and "similar to Alien (1979)" in answer and "Comedy" in answer
-    chat.leave()

@@ -82,6 +82,7 @@ MODEL_TOOLS_LEFT_OUT = ("filter", "item_info")
 REPEAT_OVERLAP = 0.9  # a list sharing this much of its head with a pooled list of the same tool is a copy
 MAX_READ_CHARS = 2000  # the rules read this much of a message; the LLM reads MAX_MESSAGE_CHARS
 MAX_REPLY_CHARS = 400
+SHOWN_BEFORE_MARGIN = 10  # "something else" leaves out every item shown so far while this many lists' worth remain
 ReplyMode = Literal["facts", "llm"]
 
 
@@ -108,7 +109,7 @@ class ChatSettings:
 
     def run_settings(self) -> RunSettings:
         return RunSettings(
-            k=self.k, max_steps=self.llm_steps, fusion=self.fusion, seed_pool=0,
+            k=self.k, max_steps=max(1, self.llm_steps), fusion=self.fusion, seed_pool=0,
             list_size=self.list_size, step_tokens=self.step_tokens, seed=self.seed,
         )  # fmt: skip
 
@@ -210,7 +211,7 @@ class ChatAgent:
         rule_steps, constraints = self._rule_steps(context, request, session.constraints, tally)
         steps = list(rule_steps)
         settings = self.settings.run_settings()
-        if self.model is not None:
+        if self.model is not None and self.settings.llm_steps > 0:  # --steps 0: the model only writes the reply
             shown = [step for step in rule_steps if step.status == "ok"]
             messages = turn_messages(context, session, message, shown)
             steps += gather(context, self.model, self.model_registry, settings, messages, tally, len(rule_steps) + 1)
@@ -265,11 +266,18 @@ class ChatAgent:
         user = None if session.user_id is None else self.workspace.user_index(session.user_id)
         profile = SessionProfile(user, self._indices(said.liked), self._indices(said.disliked))
         blocked = [*self._indices(said.seen), *self._indices(request.anchors)]
-        if request.wants_more:
-            blocked += self._indices([item.item_id for item in session.last_items])
+        if request.wants_more or request.answered is not None:  # the person has seen these lists: show new items
+            blocked += self._shown_before(session)
         for kind in request.constraints.exclude_kinds:
             blocked += self._items_of_kind(kind)
         return SessionContext.open(self.workspace, profile, self._label(session), self.settings.seed, blocked)
+
+    def _shown_before(self, session: ChatSession) -> tuple[int, ...]:
+        """Every item this session listed, or only the last list when that would leave too few to choose from."""
+        everything = self._indices(list(dict.fromkeys(item.item_id for turn in session.turns for item in turn.items)))
+        if self.workspace.n_items - len(everything) >= SHOWN_BEFORE_MARGIN * self.settings.list_size:
+            return everything
+        return self._indices([item.item_id for item in session.last_items])
 
     def _items_of_kind(self, kind: str) -> list[int]:
         if kind not in self._kind_items:

@@ -39,7 +39,9 @@ def choose_question(
     constraints = request.constraints
     if session.no_questions or request.stop_asking or len(session.asked) >= MAX_QUESTIONS:
         return None
-    if request.anchors or request.wanted_genres or constraints.genres or constraints.prefer_genres or request.answered:
+    # A genre wish from an answer to the last question does not make a request specific: the chat may ask on.
+    wishes = {*request.wanted_genres, *constraints.prefer_genres} - {request.answered}
+    if request.anchors or wishes or constraints.genres:
         return None
     workspace = context.workspace
     allowed = context.pool.allowed

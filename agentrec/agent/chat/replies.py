@@ -31,11 +31,14 @@ REPLY_SENTENCES = 2
 MAX_REPLY_CHARS = 300
 SHOWN_TO_MODEL = 3  # the reply prompt shows the model the top three picks
 RATING_TOLERANCE = 0.3
-SHOWN_WISHES = 4
+FACT_ITEMS = 2
+_RANK_OR_YEAR = re.compile(r" \((?:#\d+|\d{4})\)")
 _REPEATS = re.compile(r"\b(\w+(?: \w+)?)(?:,? \1\b){2,}", re.IGNORECASE)
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20[0-4]\d)(?!\d)(?!s)")
 _DECADE = re.compile(r"(?<![\w#])'?(?:(19|20)(\d)0|(\d)0)'?s\b")
 _DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
+# A sentence ends at . ! or ? and a space, but not after an initial or a title's abbreviation ("E.T. the", "Dr. No").
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\bJr\.)\s+")
 _RATING = re.compile(r"(\d(?:\.\d+)?)\s*(?:/\s*5|out of 5|stars?)\b", re.IGNORECASE)
 _COMPARED = re.compile(r"\b(?:similar to|like|reminds? (?:me |you )?of|in the vein of)\s+", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:no|not|without|never|isn't|aren't|nothing)\b(?:\s+\w+){0,2}\s*$")
@@ -58,22 +61,23 @@ class CheckedReply:
 
 
 def facts_reply(items: Sequence[ListedItem], understood: Sequence[str], noun: str) -> str:
-    """Two sentences built only from the catalog and the pool's provenance."""
+    """Sentences built only from the catalog and the pool's provenance: what the top picks are, and why.
+
+    The request is not restated (the status line shows what was read), so every sentence is
+    about listed items and can be checked against the catalog.
+    """
     if not items:
         return "Nothing left matches; try /reset or drop a constraint (say 'any genre' or 'any year')."
-    shown = [phrase for phrase in understood if not phrase.startswith("you ")][:SHOWN_WISHES]
-    if shown:
-        first = f"{len(items)} {noun}s for: {', '.join(shown)}."
-    else:
-        first = (
-            f"I did not find a title, genre or decade in that, so these {len(items)} {noun}s come from your profile "
-            "(try 'like Alien but funnier', 'no horror', 'only 90s')."
-        )
-    top = items[0]
-    genres = ", ".join(top.genres) or "no listed genre"
-    rating = f", rated {top.mean_rating:.1f}/5 by {top.interactions} people" if top.mean_rating is not None else ""
-    reason = top.why.split("; ")[0]
-    return f"{first} #1 {top.title}: {genres}{rating}; {reason}."
+    hint = "" if understood else f"I found no title, genre or decade in that, so these {noun}s follow your profile. "
+    return hint + " ".join(_item_facts(item) for item in items[:FACT_ITEMS])
+
+
+def _item_facts(item: ListedItem) -> str:
+    genres = ", ".join(item.genres) or "no listed genre"
+    rating = f"; rated {item.mean_rating:.1f}/5 by {item.interactions} people" if item.mean_rating is not None else ""
+    # The reason names other titles ("similar to Aladdin"); their years and list ranks are for /why.
+    reason = _RANK_OR_YEAR.sub("", item.why.split("; ")[0])
+    return f"#{item.position} {item.title}: {genres}{rating}; {reason}."
 
 
 def split_sentences(text: str) -> list[str]:
@@ -81,7 +85,7 @@ def split_sentences(text: str) -> list[str]:
     flat = " ".join(text.replace("\n", " ").split()).strip(" \"'")
     flat = _REPEATS.sub(r"\1", flat)  # "classic, classic, classic" -> "classic"
     # A trailing fragment without its full stop was cut off by the token limit: its claim is unfinished.
-    return [part for part in re.split(r"(?<=[.!?])\s+", flat) if part and part[-1] in ".!?"]
+    return [part for part in _SENTENCE_END.split(flat) if part and part[-1] in ".!?"]
 
 
 def check_sentences(sentences: Sequence[str], facts: Facts) -> CheckedReply:
@@ -95,12 +99,12 @@ def check_sentences(sentences: Sequence[str], facts: Facts) -> CheckedReply:
 
 def contradiction(sentence: str, facts: Facts) -> str | None:
     """Why ``sentence`` cannot be shown, or None when every claim it makes holds."""
-    lowered = sentence.lower()
+    lowered = _plain(sentence)
     about, rest = _items_named(lowered, facts.items)
     if compared := _unnamed_comparison(rest, facts):
         return compared
     for named_title in facts.named:
-        rest = rest.replace(named_title, " ")
+        rest = rest.replace(_plain(named_title), " ")
     if not about:
         about = list(facts.items[:SHOWN_TO_MODEL])
     return (
@@ -112,7 +116,7 @@ def _items_named(lowered: str, items: Sequence[ListedItem]) -> tuple[list[Listed
     """The listed items whose titles ``lowered`` contains, and the sentence with those titles blanked out."""
     found = []
     for item in sorted(items, key=lambda i: -len(bare_title(i.title))):
-        title = bare_title(item.title)
+        title = _plain(bare_title(item.title))
         if len(title) >= 3 and title in lowered:
             found.append(item)
             lowered = lowered.replace(title, " ")
@@ -125,7 +129,7 @@ def _unnamed_comparison(rest: str, facts: Facts) -> str | None:
         after = rest[match.end() :].strip()
         if not after or not after[0].isalpha():
             continue
-        if any(after.startswith(title) for title in facts.named):
+        if any(after.startswith(_plain(title)) for title in facts.named):
             continue
         first_word = after.split()[0].strip(",.;:!?'\"")
         if first_word in ("the", "a", "an", "what", "you", "your", "these", "those", "this", "that", "them"):
@@ -135,6 +139,11 @@ def _unnamed_comparison(rest: str, facts: Facts) -> str | None:
     return None
 
 
+def _plain(text: str) -> str:
+    """Lower case with hyphens as spaces, so "Sci-Fi", "sci-fi" and "sci fi" are one word to the checks."""
+    return text.lower().replace("-", " ").replace("\u2019", "'")
+
+
 def _repeated(rest: str) -> str | None:
     words = _LONG_WORD.findall(rest)
     repeated = {w for w in words if words.count(w) > 1}
@@ -142,9 +151,10 @@ def _repeated(rest: str) -> str | None:
 
 
 def _genre_claims(rest: str, about: Sequence[ListedItem], facts: Facts) -> str | None:
-    for word in sorted(facts.genre_words, key=len, reverse=True):
+    words = {_plain(word): genre for word, genre in facts.genre_words.items()}
+    for word in sorted(words, key=len, reverse=True):
         for match in re.finditer(rf"\b{re.escape(word)}\b", rest):
-            genre = facts.genre_words[word]
+            genre = words[word]
             denied = bool(_NEGATION.search(rest[: match.start()]))
             wrong = [i.title for i in about if (genre in i.genres) == denied]
             if wrong:
