@@ -228,7 +228,10 @@ def scripts(agent: ChatAgent) -> dict[str, Any]:
 
 # ----- replies -----------------------------------------------------------------------------------
 def replies(agent: ChatAgent, count: int) -> dict[str, Any]:
-    raw = raw_bad = shown_facts = shown_facts_bad = shown_llm = shown_llm_bad = kept_turns = 0
+    """``count`` turns; the LLM's sentences before the chat's check, and what each reply mode shows."""
+    from agentrec.agent.chat.replies import split_sentences
+
+    written = written_bad = facts_shown = facts_bad = llm_shown = llm_bad = turns_with_framing = 0
     seconds: list[float] = []
     examples: list[dict[str, Any]] = []
     session = ChatSession(dataset="ml-100k")
@@ -240,29 +243,25 @@ def replies(agent: ChatAgent, count: int) -> dict[str, Any]:
         record = agent.run_turn(session, message).record
         seconds.append(time.perf_counter() - started)
         items = record.items
-        from agentrec.agent.chat.replies import split_sentences
-
-        written = [*record.dropped, *(s for s in split_sentences(record.reply) if not s.startswith(f"{len(items)} "))]
-        llm_sentences = [s for s in written if not s.startswith("#1 ") and not s.startswith("I did not find")]
-        raw += len(llm_sentences)
-        bad = [s for s in llm_sentences if contradiction(s, items)]
-        raw_bad += len(bad)
-        shown = split_sentences(record.reply)
-        shown_facts += len(shown)
-        shown_facts_bad += sum(contradiction(s, items) is not None for s in shown)
-        kept = [s for s in llm_sentences if s not in record.dropped]
-        kept_turns += bool(kept)
-        shown_llm += len(kept)
-        shown_llm_bad += sum(contradiction(s, items) is not None for s in kept)
+        bad = [s for s in record.checked if contradiction(s, items) is not None]
+        written += len(record.checked)
+        written_bad += len(bad)
+        shown = split_sentences(record.reply)  # the default reply: facts, after a framing sentence that passed
+        facts_shown += len(shown)
+        facts_bad += sum(contradiction(s, items) is not None for s in shown)
+        kept = [s for s in record.checked if s not in record.dropped]  # what --reply llm shows
+        turns_with_framing += bool(kept)
+        llm_shown += len(kept)
+        llm_bad += sum(contradiction(s, items) is not None for s in kept)
         if bad and len(examples) < 8:
-            examples.append({"message": message, "dropped": record.dropped, "flagged_here": bad})
+            examples.append({"message": message, "dropped_by_chat": record.dropped, "flagged_by_test_checker": bad})
         print(f"  {index + 1}/{count} {seconds[-1]:.1f}s dropped {len(record.dropped)}", flush=True)
     return {
         "turns": count,
-        "llm_sentences": raw, "llm_sentences_contradicting": raw_bad,
-        "facts_reply_sentences": shown_facts, "facts_reply_contradicting": shown_facts_bad,
-        "llm_reply_sentences_kept": shown_llm, "llm_reply_contradicting": shown_llm_bad,
-        "turns_with_an_llm_sentence_shown": kept_turns,
+        "llm_sentences": written, "llm_sentences_contradicting": written_bad,
+        "facts_reply_sentences": facts_shown, "facts_reply_contradicting": facts_bad,
+        "llm_reply_sentences_kept": llm_shown, "llm_reply_contradicting": llm_bad,
+        "turns_with_an_llm_sentence_shown": turns_with_framing,
         "turn_seconds": {"median": statistics.median(seconds), "p90": float(np.percentile(seconds, 90))},
         "examples": examples,
     }  # fmt: skip

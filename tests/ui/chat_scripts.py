@@ -215,7 +215,7 @@ GENRE_WORDS = {g.lower().replace("-", " "): g for g in ML_GENRES} | {
     "animated": "Animation", "sci fi": "Sci-Fi", "science fiction": "Sci-Fi", "thrillers": "Thriller",
     "dramas": "Drama", "westerns": "Western", "musicals": "Musical", "cartoon": "Animation", "kids": "Children's",
 }  # fmt: skip
-_ENDS = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bSt\.)(?<!\bvs\.)\s+")
+_ENDS = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bSt\.)(?<!\bvs\.)\s+(?!\()")
 _DENIED = re.compile(r"\b(?:no|not|without|never|isn't|aren't)\b(?:\s+\w+){0,2}\s*$")
 
 

@@ -141,6 +141,8 @@ def test_save_and_resume(planted: str, chat_env: dict[str, str], tmp_path: Path)
     assert listed[1][0] in resumed.say("/history", until="constraints:")
     answer = resumed.say("only 80s")
     assert "keeping: no Horror; 1980-1989" in answer
+    shown = resumed.say("/constraints", until="until you change them")
+    assert "no genres: Horror" in shown and "years: 1980-1989" in shown
     resumed.leave()
 
     assert session_id is not None  # the file and the id are one session: it now has both turns
@@ -232,6 +234,12 @@ def test_garbage_gets_a_helpful_answer(planted: str, chat_env: dict[str, str]) -
     assert "message is long" in chat.say("no horror " * 1000)
     assert "from 1 to 5" in chat.say("/why", until="from 1 to 5")
     assert "from 1 to 5" in chat.say("/why 99", until="from 1 to 5")
+    # what cannot be used about one item is one line, and nothing changes
+    assert "1 to 5, not 0" in chat.say("/seen 0", until="not 0")
+    assert "say what about it" in chat.say("/dislike 3 because", until="too old")
+    assert "don't know the reason" in chat.say("/dislike 3 because it smells of cheese", until="or a genre")
+    assert "could be several titles" in chat.say("I loved Film 1")  # Comedy Film 1 or Horror Film 1?
+    assert "disliked: -" in chat.say("/history", until="seen:")
     chat.child.send("\x1b[200~only\ncomedies\x1b[201~\r")  # a bracketed paste of two lines is one message
     pasted = chat.wait("LLM calls")
     chat.wait(PROMPT)

@@ -44,6 +44,7 @@ from agentrec.agent.chat.questions import choose_question, question_for
 from agentrec.agent.chat.records import ChatMessage, ChatSession, ListedItem, TurnRecord
 from agentrec.agent.chat.replies import (
     REPLY_SENTENCES,
+    CheckedReply,
     Facts,
     check_sentences,
     facts_reply,
@@ -227,12 +228,13 @@ class ChatAgent:
         items = listed_items(context, run, steps, len(rule_steps))
         question = choose_question(context, request, session, self.rules) if items else None
         backend_error = tally.backend_errors[0] if tally.backend_errors else None
-        reply, dropped = self._reply(message, items, request, constraints, said, backend_error, tally)
+        reply, checked = self._reply(message, items, request, constraints, said, backend_error, tally)
         record = TurnRecord(
             request=message[:MAX_READ_CHARS], understood=request.understood, problems=request.problems,
             constraints=constraints, items=items, reply=reply, trace_id=run.trace_id,
             llm_calls=len(tally.turns), seconds=time.perf_counter() - started,
-            question=question.ask if question else "", dropped=dropped,
+            question=question.ask if question else "", checked=[*checked.kept, *checked.dropped],
+            dropped=checked.dropped,
         )  # fmt: skip
         usage = {"llm_calls": len(tally.turns), "tokens": sum(t.usage.total_tokens for t in tally.turns)}
         run = run.model_copy(update={**usage, "seconds": record.seconds})
@@ -366,12 +368,12 @@ class ChatAgent:
         said: SaidSoFar,
         backend_error: str | None,
         tally: StepTally,
-    ) -> tuple[str, list[str]]:
-        """The reply and the LLM sentences it left out; the facts alone without a model or when it failed."""
+    ) -> tuple[str, CheckedReply]:
+        """The reply and the check of the LLM's sentences; the facts alone without a model or when it failed."""
         noun = self.workspace.pack.item_noun
         facts = facts_reply(items, request.understood, noun)
         if self.model is None or backend_error is not None or not items:
-            return facts, []
+            return facts, CheckedReply([], [])
         tally.announce("writing the answer")
         settings = GenerationSettings(max_tokens=self.settings.reply_tokens, seed=self.settings.seed, stop=("\n",))
         asked = f"{message[:200]} ({', '.join(request.understood)})" if request.understood else message[:200]
@@ -379,7 +381,7 @@ class ChatAgent:
             turn: AssistantTurn = self.model.complete(reply_messages(noun, asked, items), settings=settings)
         except ModelBackendError as error:
             tally.backend_errors.append(str(error))
-            return facts, []
+            return facts, CheckedReply([], [])
         tally.turns.append(turn)
         named_ids = [*request.anchors, *said.liked, *said.disliked, *said.seen]
         named = {bare_title(r.title): r.year for r in self.workspace.store.catalog.items(named_ids)}
@@ -387,9 +389,9 @@ class ChatAgent:
             split_sentences(turn.text)[:REPLY_SENTENCES], Facts(items, named, genre_lexicon(self.rules))
         )
         if self.settings.reply == "llm":
-            return (" ".join(checked.kept) or facts)[:MAX_REPLY_CHARS], checked.dropped
+            return (" ".join(checked.kept) or facts)[:MAX_REPLY_CHARS], checked
         framing = checked.kept[0] + " " if checked.kept else ""
-        return (framing + facts)[:MAX_REPLY_CHARS], checked.dropped
+        return (framing + facts)[:MAX_REPLY_CHARS], checked
 
     def _commit(
         self, session: ChatSession, record: TurnRecord, run: AgentRun, request: ParsedRequest, said: SaidSoFar

@@ -74,6 +74,7 @@ class TurnRecord(BaseModel):
     llm_calls: int = 0
     seconds: float = 0.0
     question: str = Field(default="", description="the one question this turn asked, if any")
+    checked: list[str] = Field(default_factory=list, description="the LLM's sentences, before the check")
     dropped: list[str] = Field(default_factory=list, description="LLM sentences left out: they contradict the catalog")
 
 

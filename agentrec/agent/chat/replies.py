@@ -38,7 +38,9 @@ _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20[0-4]\d)(?!\d)(?!s)")
 _DECADE = re.compile(r"(?<![\w#])'?(?:(19|20)(\d)0|(\d)0)'?s\b")
 _DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
 # A sentence ends at . ! or ? and a space, but not after an initial or a title's abbreviation ("E.T. the", "Dr. No").
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\bJr\.)\s+")
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\bJr\.)\s+(?!\()"
+)  # ... and not before "(": "Mars Attacks! (1996)" is one title
 _RATING = re.compile(r"(\d(?:\.\d+)?)\s*(?:/\s*5|out of 5|stars?)\b", re.IGNORECASE)
 _COMPARED = re.compile(r"\b(?:similar to|like|reminds? (?:me |you )?of|in the vein of)\s+", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:no|not|without|never|isn't|aren't|nothing)\b(?:\s+\w+){0,2}\s*$")
