@@ -328,7 +328,7 @@ class ChatRepl:
         self.session.reset()
         self.last_run = None
         self._save()
-        self._say("started over: no messages, likes, dislikes or constraints")
+        self._say("started over: no messages, likes, dislikes, seen items, questions or constraints")
 
     def _help(self, argument: str) -> None:
         from agentrec.ui.chat_render import render_help
