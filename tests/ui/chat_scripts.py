@@ -8,7 +8,7 @@ Each turn is what a person types and what a person would check in the answer:
   which every item has from then on (until ``clear``); ``within``: the same for this turn only;
 * ``years``: (earliest, latest) from then on, either may be None (``clear_years`` drops it);
 * ``no_sequels``: from then on no title reads as a sequel;
-* ``keeping`` and ``note``: words the turn's status line ("keeping: ...") or a note must hold.
+* ``keeping``: words the turn's answer must hold (its status line "keeping: ...", or a note).
 
 A slash command ``/seen N`` or ``/dislike N ...`` forbids the item at N of the last list from
 then on; ``/dislike N because too old`` also sets the earliest year to that item's year + 1.
@@ -108,7 +108,8 @@ SCRIPTS: list[list[Turn]] = [
         {"say": "any year", "clear_years": True},
     ],
     [
-        {"say": "only westerns", "only": ["Western"]},
+        {"say": "I loved Three Colors. only westerns", "only": ["Western"],
+         "keeping": ["could be several titles", "Three Colors: Red (1994)"]},  # ambiguous: asked, not guessed
         {"say": "I've seen Unforgiven and Dances with Wolves",
          "said": ["Unforgiven (1992)", "Dances with Wolves (1990)"]},
     ],

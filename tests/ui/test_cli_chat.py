@@ -238,7 +238,6 @@ def test_garbage_gets_a_helpful_answer(planted: str, chat_env: dict[str, str]) -
     assert "1 to 5, not 0" in chat.say("/seen 0", until="not 0")
     assert "say what about it" in chat.say("/dislike 3 because", until="too old")
     assert "don't know the reason" in chat.say("/dislike 3 because it smells of cheese", until="or a genre")
-    assert "could be several titles" in chat.say("I loved Film 1")  # Comedy Film 1 or Horror Film 1?
     assert "disliked: -" in chat.say("/history", until="seen:")
     chat.child.send("\x1b[200~only\ncomedies\x1b[201~\r")  # a bracketed paste of two lines is one message
     pasted = chat.wait("LLM calls")
