@@ -15,20 +15,26 @@ as unlabelled candidates on a fidelity page.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import numpy.typing as npt
 
 from agentrec.data.interactions import Interactions
 from agentrec.data.splits import leave_one_out
 from agentrec.sim.choice import SessionState, StatisticalChoice
+from agentrec.sim.discrimination import discrimination
 from agentrec.sim.items import SimItems, load_items
 from agentrec.sim.memory import Memory
 from agentrec.sim.profiles import UserProfile, build_profiles
+from agentrec.sim.rating_baselines import fit_rating_baselines
+from agentrec.sim.rating_fidelity import rating_fidelity
 from agentrec.sim.taste import RatingBiases, TasteModel
 from agentrec.sim.world import SimWorld, cached_calibration, fit_scorer, session_rng
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+PROTOCOL_KEYS = ("rating_mae", "rating_rmse_expected", "rating_baselines", "rating_distribution", "discrimination")
 
 
 def held_out_by_user(held: Interactions, users: IntArray) -> dict[int, tuple[IntArray, FloatArray]]:
@@ -48,6 +54,20 @@ def check_no_leak(profile: UserProfile, held: IntArray) -> None:
         raise RuntimeError(f"held-out items {leaked.tolist()} leaked into the profile of user {profile.user_id}")
 
 
+@dataclass
+class RatedPairs:
+    """Held-out (user, item) pairs with a real rating, and what the simulated user made of each."""
+
+    users: list[int] = field(default_factory=list)
+    items: list[int] = field(default_factory=list)
+    real: list[float] = field(default_factory=list)
+    stars: list[float] = field(default_factory=list)
+    expected: list[float] = field(default_factory=list)
+
+    def array(self, name: str) -> npt.NDArray[np.float64]:
+        return np.asarray(getattr(self, name), dtype=np.float64)
+
+
 def agreement(
     world: SimWorld,
     taste: TasteModel,
@@ -56,8 +76,12 @@ def agreement(
     seen: Interactions,
     variant: str,
     rate: bool,
+    pairs: RatedPairs | None = None,
 ) -> dict[str, float]:
-    """Choice agreement (and rating RMSE when ``rate``) over the held-out items of ``profiles``' users."""
+    """Choice agreement (and rating RMSE when ``rate``) over the held-out items of ``profiles``' users.
+
+    ``pairs``, when given, collects every rated pair for the rating-fidelity report.
+    """
     scenario = world.scenario
     history = seen.to_csr(binary=True)
     hits, sampled_hits, errors = [], [], []
@@ -81,6 +105,12 @@ def agreement(
             rated = np.isfinite(ratings)
             given = choice.rate(state, items[rated].tolist())
             errors += list(np.asarray(given, dtype=np.float64) - ratings[rated])
+            if pairs is not None:
+                pairs.users += [user] * int(rated.sum())
+                pairs.items += items[rated].tolist()
+                pairs.real += ratings[rated].tolist()
+                pairs.stars += [float(g) for g in given]
+                pairs.expected += state.taste.expected_ratings(items[rated]).tolist()
     result = {
         "choice_agreement": float(np.mean(hits)) if hits else float("nan"),
         "choice_agreement_sampled": float(np.mean(sampled_hits)) if sampled_hits else float("nan"),
@@ -106,12 +136,31 @@ def _sampled_probability(choice: StatisticalChoice, state: SessionState, page: l
     return float(weights[page.index(item)] / weights.sum())
 
 
-def random_holdout_fidelity(world: SimWorld, users: IntArray) -> dict[str, float]:
-    """Agreement and RMSE on the world's own random holdout."""
+def random_holdout_fidelity(world: SimWorld, users: IntArray) -> dict[str, object]:
+    """Agreement and RMSE on the world's own random holdout; with the published protocols, much more."""
     held = held_out_by_user(world.split.test, users)
     profiles = {u: world.profiles[u] for u in users.tolist() if u in held}
     everything = world.store.interactions()
-    return agreement(world, world.taste, profiles, held, everything, "random", rate=True)
+    pairs = RatedPairs()
+    result: dict[str, object] = dict(agreement(world, world.taste, profiles, held, everything, "random", True, pairs))
+    spec = world.scenario.fidelity
+    if spec.protocols:
+        result |= rating_report(world, pairs)
+        result["discrimination"] = discrimination(world, world.taste, profiles, held, everything, spec.ratios)
+    return result
+
+
+def rating_report(world: SimWorld, pairs: RatedPairs) -> dict[str, object]:
+    """RMSE, MAE and the distributions of the simulated ratings, and three baselines on the same pairs."""
+    real = pairs.array("real")
+    if real.size == 0 or not np.isfinite(world.taste.biases.mu):
+        return {}  # implicit data: no ratings to compare
+    users, items = np.asarray(pairs.users, dtype=np.int64), np.asarray(pairs.items, dtype=np.int64)
+    baselines = {
+        name: np.asarray(model.predict(users, items), dtype=np.float64)
+        for name, model in fit_rating_baselines(world.split.train, seed=world.scenario.seed).items()
+    }
+    return rating_fidelity(pairs.array("stars"), pairs.array("expected"), real, baselines)
 
 
 def temporal_fidelity(world: SimWorld, users: IntArray) -> dict[str, float]:
@@ -139,6 +188,9 @@ def measure_fidelity(world: SimWorld, users: IntArray) -> dict[str, object]:
         "random": random_part,
         "choice_model": world.scenario.users.choice_model,
     }
+    for key in PROTOCOL_KEYS:  # the published protocols' figures, at the top level as DESIGN.md names them
+        if key in random_part:
+            result[key] = random_part[key]
     if world.scenario.fidelity.temporal:
         result["temporal"] = temporal_fidelity(world, users)
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import SerializerFunctionWrapHandler, model_serializer
 
@@ -75,10 +75,43 @@ class ArmReport(JsonRecord):
         return data
 
 
-class FidelityVariant(JsonRecord):
+class DiscriminationFigures(JsonRecord):
+    """One Agent4Rec 1:m task, every item a binary case."""
+
+    accuracy: JsonFloat
+    precision: JsonFloat
+    recall: JsonFloat
+    f1: JsonFloat
+    cases: JsonFloat
+
+
+class RatingDistribution(JsonRecord):
+    """Simulated against real stars: divergence of the histograms, rank correlation of the pairs."""
+
+    jsd: JsonFloat
+    spearman: JsonFloat
+    simulated: list[JsonFloat]
+    real: list[JsonFloat]
+
+
+class ProtocolFigures(JsonRecord):
+    """The published protocols' figures (``simulate --fidelity``); absent unless measured."""
+
+    omitted_when_none: ClassVar[tuple[str, ...]] = (
+        "rating_mae", "rating_rmse_expected", "rating_baselines", "rating_distribution", "discrimination",
+    )  # fmt: skip
+
+    rating_mae: JsonFloat | None = None
+    rating_rmse_expected: JsonFloat | None = None
+    rating_baselines: dict[str, JsonFloat] | None = None
+    rating_distribution: RatingDistribution | None = None
+    discrimination: dict[str, DiscriminationFigures] | None = None
+
+
+class FidelityVariant(ProtocolFigures):
     """Choice agreement on held-out items (random or last items), and rating error when rated."""
 
-    omitted_when_none = ("rating_rmse", "ratings")
+    omitted_when_none = ("rating_rmse", "ratings", *ProtocolFigures.omitted_when_none)
 
     choice_agreement: JsonFloat
     choice_agreement_sampled: JsonFloat
@@ -88,10 +121,10 @@ class FidelityVariant(JsonRecord):
     ratings: JsonFloat | None = None
 
 
-class FidelityReport(JsonRecord):
+class FidelityReport(ProtocolFigures):
     """How far simulated choices match held-out real behaviour (null when not measured)."""
 
-    omitted_when_none = ("random", "choice_model", "temporal", "enabled")
+    omitted_when_none = ("random", "choice_model", "temporal", "enabled", *ProtocolFigures.omitted_when_none)
 
     choice_agreement: JsonFloat | None = None
     rating_rmse: JsonFloat | None = None

@@ -70,6 +70,7 @@ class RunOptions:
     backend: str = "local"
     resume: str | None = None
     runs_root: Path | None = None
+    fidelity_protocols: bool = False  # simulate --fidelity: the published protocols as well
 
 
 def runs_root(options: RunOptions) -> Path:
@@ -110,6 +111,7 @@ def prepare_run(scenario: Scenario, options: RunOptions) -> tuple[str, Path, tup
         if meta["scenario_fingerprint"] != scenario.fingerprint():
             raise ConfigError(
                 f"run {options.resume!r} was made from a different scenario; resume it with the same file"
+                " (and --fidelity if the run had it)"
             )
         if options.users is not None and options.users != len(meta["users"]):
             raise ConfigError(f"run {options.resume!r} has {len(meta['users'])} users; drop --users or pass that")
@@ -178,6 +180,9 @@ def run_simulation(
     started = time.perf_counter()
     forget_gates()  # this run's provider counts and budget start from nothing
     scenario = load_scenario(scenario_path)
+    if options.fidelity_protocols:
+        protocols = scenario.fidelity.model_copy(update={"enabled": True, "protocols": True})
+        scenario = scenario.model_copy(update={"fidelity": protocols})
     check_runner_options(options.backend, options.workers)
     for arm in scenario.arms:
         check_arm(arm)

@@ -11,7 +11,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
 
@@ -68,6 +68,12 @@ class FidelitySpec(_Strict):
     negatives: int = Field(4, ge=1, le=20)
     max_pages_per_user: int = Field(50, ge=1)
     temporal: bool = True
+    protocols: bool = Field(
+        False, description="also the published protocols: Agent4Rec's 1:m, rating fidelity beside baselines"
+    )
+    ratios: list[Annotated[int, Field(ge=1, le=50)]] = Field(
+        default_factory=lambda: [1, 3, 9], min_length=1, description="the m of each 1:m discrimination task"
+    )
 
 
 class SearchSpec(_Strict):

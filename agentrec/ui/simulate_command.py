@@ -52,6 +52,15 @@ def simulate(
     resume: Annotated[
         str | None, typer.Option(callback=resume_id, help="Resume the run with this id after a crash or kill.")
     ] = None,
+    fidelity: Annotated[
+        bool,
+        typer.Option(
+            "--fidelity",
+            help="Also measure the published protocols on the held-out ratings: Agent4Rec's 1:m discrimination"
+            " (m from [fidelity] ratios, default 1,3,9), rating RMSE/MAE beside the global-mean, user+item-bias and"
+            " biased-MF baselines, and the rating distribution (JSD, Spearman).",
+        ),
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
 ) -> None:
     """Simulated users built from real data browse pages of recommendations, watch, rate and leave.
@@ -66,7 +75,10 @@ def simulate(
     from agentrec.ui.console import stderr, write_json
 
     pin_threads()
-    options = RunOptions(users=users, workers=workers, concurrency=concurrency, backend=backend.value, resume=resume)
+    options = RunOptions(
+        users=users, workers=workers, concurrency=concurrency, backend=backend.value, resume=resume,
+        fidelity_protocols=fidelity,
+    )  # fmt: skip
     limits = run_limits_for(concurrency, workers, rpm, tpm, max_cost, price_in, price_out)
     with limits_of_this_run(limits), SimulationProgress() as on_progress:
         result = run_simulation(scenario, options, on_progress)
@@ -163,6 +175,38 @@ def _render_fidelity(fidelity: FidelityReport) -> None:
         f"fidelity vs held-out real behaviour: choice agreement {_number(fidelity.choice_agreement)} "
         f"(chance {chance}){extra}; rating RMSE {_number(fidelity.rating_rmse)}"
     )
+    _render_protocols(fidelity)
+
+
+def _render_protocols(fidelity: FidelityReport) -> None:
+    """The published protocols (``--fidelity``): ratings beside the baselines, then the 1:m table."""
+    from rich.table import Table
+
+    from agentrec.ui.console import stdout
+
+    if fidelity.rating_baselines:
+        baselines = ", ".join(f"{name} {_number(value)}" for name, value in fidelity.rating_baselines.items())
+        distribution = fidelity.rating_distribution
+        shape = (
+            f"; distribution JSD {_number(distribution.jsd)}, Spearman {_number(distribution.spearman)}"
+            if distribution
+            else ""
+        )
+        stdout.print(
+            f"ratings (same held-out pairs): simulated stars RMSE {_number(fidelity.rating_rmse)}, "
+            f"MAE {_number(fidelity.rating_mae)}, expected rating RMSE {_number(fidelity.rating_rmse_expected)}; "
+            f"baselines RMSE: {baselines}{shape}"
+        )
+    if fidelity.discrimination:
+        table = Table(title="Agent4Rec 1:m discrimination (Agent4Rec's reproduction: 1:1 acc .5988, 1:9 acc .7049)")
+        for column in ("1:m", "accuracy", "precision", "recall", "F1", "cases"):
+            table.add_column(column, justify="right")
+        for ratio, figures in fidelity.discrimination.items():
+            table.add_row(
+                ratio, *(_number(v) for v in (figures.accuracy, figures.precision, figures.recall, figures.f1)),
+                f"{figures.cases:.0f}",
+            )  # fmt: skip
+        stdout.print(table)
 
 
 # (count key, rate key, words) for the actions line, in the order they are shown
