@@ -4,7 +4,8 @@ Inside the training interactions a seeded 10% of each user's items is set aside
 (an *inner* holdout) and a taste model is fitted on the rest. Each inner held-out
 item is paired with random items the user never interacted with in training, as
 in the fidelity protocol, and a logistic model learns which one the user took.
-The rating model's affinity term is fitted on the same inner held-out ratings.
+The rating model's affinity term is fitted on the same inner held-out ratings, as a
+correction to a biased matrix factorisation fitted on the inner training part.
 The outer held-out items, on which fidelity is measured, are never touched.
 """
 
@@ -21,6 +22,7 @@ from agentrec.data.splits import random_ratio
 from agentrec.recsys.base import Recommender
 from agentrec.sim.items import SimItems
 from agentrec.sim.profiles import build_profiles
+from agentrec.sim.rating_baselines import fit_taste_ratings
 from agentrec.sim.taste import Calibration, RatingBiases, TasteModel
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,10 @@ def calibrate(
         items.genres,
         np.bincount(inner.train.item, minlength=train.n_items).astype(np.float64),
     )
-    model = TasteModel(fit_scorer(inner.train, "inner"), inner_items, RatingBiases.fit(inner.train))
+    model = TasteModel(
+        fit_scorer(inner.train, "inner"), inner_items, RatingBiases.fit(inner.train),
+        rating_base=fit_taste_ratings(inner.train, seed),
+    )  # fmt: skip
     pages, affinity, residual = _training_pages(train, inner.train, inner.test, model, seed, negatives)
     choice_weights = fit_conditional_logit(pages)
     # which item a user takes is fitted as a choice within the page (what fidelity measures);
@@ -102,7 +107,7 @@ def _training_pages(
         rated = np.isfinite(ratings)
         if rated.any() and np.isfinite(model.biases.mu):
             affinities.append(taste.affinity(held[rated]))
-            residuals.append(ratings[rated] - model.biases.predict(user, held[rated]))
+            residuals.append(ratings[rated] - model.base_ratings(user, held[rated]))
     empty = np.zeros(0)
     return (
         np.concatenate(pages),

@@ -27,7 +27,7 @@ from agentrec.sim.discrimination import discrimination
 from agentrec.sim.items import SimItems, load_items
 from agentrec.sim.memory import Memory
 from agentrec.sim.profiles import UserProfile, build_profiles
-from agentrec.sim.rating_baselines import fit_rating_baselines
+from agentrec.sim.rating_baselines import fit_rating_baselines, fit_taste_ratings
 from agentrec.sim.rating_fidelity import rating_fidelity
 from agentrec.sim.taste import RatingBiases, TasteModel
 from agentrec.sim.world import SimWorld, cached_calibration, fit_scorer, session_rng
@@ -173,7 +173,7 @@ def temporal_fidelity(world: SimWorld, users: IntArray) -> dict[str, float]:
     name = f"sim-last-seed{scenario.seed}"
     scorer = fit_scorer(scenario, train, world.dataset_key, name)
     calibration = cached_calibration(scenario, train, items, world.dataset_key, name)
-    taste = TasteModel(scorer, items, RatingBiases.fit(train), calibration)
+    taste = TasteModel(scorer, items, RatingBiases.fit(train), calibration, fit_taste_ratings(train, scenario.seed))
     held = held_out_by_user(split.test, users)
     profiles = build_profiles(train, items, np.array(sorted(held), dtype=np.int64))
     return agreement(world, taste, profiles, held, everything, "temporal", rate=False)

@@ -60,6 +60,9 @@ class LlmSpec(_Strict):
         return redact_url(api_base)
 
 
+LATER_FIDELITY_KEYS = ("protocols", "ratios")
+
+
 class FidelitySpec(_Strict):
     """Fidelity against held-out real behaviour of the simulated users."""
 
@@ -171,6 +174,9 @@ class Scenario(_Strict):
         for section in OPTIONAL_SECTIONS:
             if settings[section] == defaults[section]:
                 del settings[section]
+        for key in LATER_FIDELITY_KEYS:  # keys added after runs were made: at their defaults they change nothing
+            if settings["fidelity"][key] == defaults["fidelity"][key]:
+                del settings["fidelity"][key]
         payload = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -20,6 +20,7 @@ ml-100k), the only data a modelling choice may be made on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -84,14 +85,25 @@ def popularity_percentile(popularity: FloatArray) -> FloatArray:
     return percentile
 
 
+class RatingBase(Protocol):
+    """Predicts ratings of (user, item) pairs; the part of a simulated rating that no affinity explains."""
+
+    def predict(self, users: IntArray, items: IntArray) -> FloatArray: ...
+
+
 @dataclass
 class TasteModel:
-    """The CF scorer, rating biases and calibration behind every simulated user."""
+    """The CF scorer, rating biases and calibration behind every simulated user.
+
+    ``rating_base`` (a biased matrix factorisation, ``rating_baselines.fit_taste_ratings``)
+    predicts the ratings when given; the biases alone otherwise.
+    """
 
     scorer: Recommender
     items: SimItems
     biases: RatingBiases
     calibration: Calibration | None = None
+    rating_base: RatingBase | None = None
 
     def __post_init__(self) -> None:
         self.pop_percentile = popularity_percentile(self.items.popularity)
@@ -103,6 +115,12 @@ class TasteModel:
             chunk = users[start : start + batch]
             for user, row in zip(chunk.tolist(), self.scorer.score(chunk), strict=True):
                 self._rows[user] = np.asarray(row, dtype=np.float64)
+
+    def base_ratings(self, user: int, items: IntArray) -> FloatArray:
+        """Ratings before the affinity term: the rating base's, else mean plus biases."""
+        if self.rating_base is None:
+            return self.biases.predict(user, items)
+        return self.rating_base.predict(np.full(len(items), user, dtype=np.int64), items)
 
     def for_user(self, profile: UserProfile) -> UserTaste:
         cached = self._rows.get(profile.user)
@@ -160,7 +178,7 @@ class UserTaste:
             # implicit data: no ratings to learn from, so liking follows affinity alone
             implicit: FloatArray = 1.0 + 4.0 * affinity
             return implicit
-        result: FloatArray = self.model.biases.predict(self.profile.user, items) + offset + slope * affinity
+        result: FloatArray = self.model.base_ratings(self.profile.user, items) + offset + slope * affinity
         return result
 
     def ratings(self, items: IntArray) -> IntArray:

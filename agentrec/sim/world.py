@@ -42,6 +42,7 @@ from agentrec.sim.events import Event
 from agentrec.sim.items import SimItems, load_items
 from agentrec.sim.memory import Memory, Watch
 from agentrec.sim.profiles import UserProfile, build_profiles
+from agentrec.sim.rating_baselines import fit_taste_ratings
 from agentrec.sim.recommenders import ArmContext, SimRecommender, make_arm, recommend_counting_tokens
 from agentrec.sim.scenario import Scenario
 from agentrec.sim.search import open_search
@@ -139,7 +140,9 @@ class SimWorld:
         split_name = split_label(scenario)
         scorer = fit_scorer(scenario, split.train, key, split_name)
         calibration = load_or_calibrate(spec.run_dir, scenario, split.train, items, key, split_name)
-        taste = TasteModel(scorer, items, RatingBiases.fit(split.train), calibration)
+        taste = TasteModel(
+            scorer, items, RatingBiases.fit(split.train), calibration, fit_taste_ratings(split.train, scenario.seed)
+        )
         indices = np.array([split.train.users.index(u) for u in spec.users], dtype=np.int64)
         profiles = build_profiles(split.train, items, indices)
         taste.precompute(indices)
@@ -308,7 +311,8 @@ def cached_calibration(
     scenario: Scenario, train: Interactions, items: SimItems, dataset_key: str, split_name: str
 ) -> Calibration:
     """A calibration is fixed by the data, split, taste model and page size: fit it once per state home."""
-    key = f"{dataset_key}-{split_name}-{scenario.users.taste_model}-neg{scenario.fidelity.negatives}"
+    # "mf": the rating line corrects a biased MF (before: the biases), so older calibrations do not apply
+    key = f"{dataset_key}-{split_name}-{scenario.users.taste_model}-neg{scenario.fidelity.negatives}-mf"
     path = state_dir("sim", "calibrations") / f"{key}.json"
     if path.is_file():
         return Calibration.model_validate_json(path.read_text())
