@@ -34,7 +34,9 @@ from agentrec.sim.world import SimWorld, cached_calibration, fit_scorer, session
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-PROTOCOL_KEYS = ("rating_mae", "rating_rmse_expected", "rating_baselines", "rating_distribution", "discrimination")
+PROTOCOL_KEYS = (
+    "rating_mae", "rating_rmse_expected", "rating_baselines", "rating_versus", "rating_distribution", "discrimination",
+)  # fmt: skip
 
 
 def held_out_by_user(held: Interactions, users: IntArray) -> dict[int, tuple[IntArray, FloatArray]]:

@@ -98,12 +98,14 @@ class ProtocolFigures(JsonRecord):
     """The published protocols' figures (``simulate --fidelity``); absent unless measured."""
 
     omitted_when_none: ClassVar[tuple[str, ...]] = (
-        "rating_mae", "rating_rmse_expected", "rating_baselines", "rating_distribution", "discrimination",
+        "rating_mae", "rating_rmse_expected", "rating_baselines", "rating_versus", "rating_distribution",
+        "discrimination",
     )  # fmt: skip
 
     rating_mae: JsonFloat | None = None
     rating_rmse_expected: JsonFloat | None = None
     rating_baselines: dict[str, JsonFloat] | None = None
+    rating_versus: dict[str, dict[str, JsonFloat]] | None = None
     rating_distribution: RatingDistribution | None = None
     discrimination: dict[str, DiscriminationFigures] | None = None
 

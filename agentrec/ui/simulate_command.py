@@ -197,6 +197,9 @@ def _render_protocols(fidelity: FidelityReport) -> None:
             f"MAE {_number(fidelity.rating_mae)}, expected rating RMSE {_number(fidelity.rating_rmse_expected)}; "
             f"baselines RMSE: {baselines}{shape}"
         )
+        for name, versus in (fidelity.rating_versus or {}).items():
+            interval = f"[{versus['low']:+.4f}, {versus['high']:+.4f}]"
+            stdout.print(f"  RMSE {name.replace('_vs_', ' - ')}: {versus['diff']:+.4f} {interval}")
     if fidelity.discrimination:
         table = Table(title="Agent4Rec 1:m discrimination (Agent4Rec's reproduction: 1:1 acc .5988, 1:9 acc .7049)")
         for column in ("1:m", "accuracy", "precision", "recall", "F1", "cases"):

@@ -53,6 +53,11 @@ def test_simulate_with_the_protocols_reports_them_beside_the_baselines(
     assert set(fidelity["rating_baselines"]) == {"global_mean", "user_item_bias", "biased_mf"}
     assert fidelity["rating_baselines"]["biased_mf"] < fidelity["rating_baselines"]["global_mean"]
     assert 0.0 <= fidelity["rating_distribution"]["jsd"] <= 1.0
+    versus = fidelity["rating_versus"]["expected_vs_biased_mf"]
+    assert versus["low"] <= versus["diff"] <= versus["high"] and set(fidelity["rating_versus"]) == {
+        "stars_vs_biased_mf",
+        "expected_vs_biased_mf",
+    }
     assert set(fidelity["discrimination"]) == {"1:1", "1:3", "1:9"}
     for figures in fidelity["discrimination"].values():
         assert {"accuracy", "precision", "recall", "f1"} <= set(figures) and 0.0 <= figures["f1"] <= 1.0
