@@ -11,13 +11,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from agentrec.eval.plots import plot_model_comparison
 from agentrec.sim.metrics import SessionRow
-from agentrec.sim.results import ArmReport
+from agentrec.sim.results import ArmReport, MacroFigures
 
 ARM_METRICS = ("ctr", "avg_rating", "exit_page", "satisfaction")
 
@@ -76,6 +77,26 @@ def plot_exit_pages(rows: Sequence[SessionRow], out_path: Path) -> Path:
     axes.set_title("Where sessions end")
     axes.grid(axis="y", alpha=0.3)
     if arms:
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    return _save(figure, out_path)
+
+
+def plot_macro(macro: MacroFigures, out_path: Path) -> Path:
+    """Simulated against real: the popularity deciles and the genres of what was watched."""
+    figure = Figure(figsize=(11, 4.2))
+    for axes, gap, title in (
+        (figure.add_subplot(1, 2, 1), macro.popularity, "popularity decile of watched items"),
+        (figure.add_subplot(1, 2, 2), macro.genres, "genres of watched items"),
+    ):
+        xs = np.arange(len(gap.labels))
+        axes.bar(xs - 0.2, gap.simulated, 0.4, label="simulated")
+        axes.bar(xs + 0.2, gap.real, 0.4, label="real (held out)")
+        short = [label.removeprefix("decile ") for label in gap.labels]
+        axes.set_xticks(xs, short, rotation=90 if len(xs) > 10 else 0, fontsize=7)
+        axes.set_ylabel("share of watches")
+        axes.set_title(f"{title} (JSD {gap.jsd:.3f} bits)", fontsize=9)
+        axes.grid(axis="y", alpha=0.3)
         axes.legend(fontsize=8)
     figure.tight_layout()
     return _save(figure, out_path)

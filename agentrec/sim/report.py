@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agentrec.sim.events import EventLog
 from agentrec.sim.items import SimItems
+from agentrec.sim.macro import macro_behaviour
 from agentrec.sim.metrics import SessionRow, run_metrics
 from agentrec.sim.results import ArmReport, FidelityReport, SimulationSummary
 from agentrec.sim.scenario import Scenario
@@ -34,6 +37,11 @@ def build_summary(
     """The public record (keys run_id, events, sessions, metrics, actions, fidelity, arms) and the session rows."""
     scenario = world.scenario
     measured = run_metrics(log.con, log.run_id, [a.name for a in scenario.arms], world.items, scenario.seed)
+    if scenario.fidelity.protocols and fidelity.get("enabled", True) is not False:
+        held = world.split.test
+        real = held.item[np.isin(held.user, np.fromiter(world.profiles, dtype=np.int64))].astype(np.int64)
+        sessions = {"exit_page": measured.metrics.exit_page, "ctr": measured.metrics.ctr}
+        fidelity = {**fidelity, "macro": macro_behaviour(log.con, log.run_id, world.items, real, sessions)}
     summary = SimulationSummary(
         run_id=log.run_id,
         scenario=scenario.name,
@@ -53,7 +61,7 @@ def build_summary(
 
 def write_report(result: SimulationResult, items: SimItems) -> Path:
     """Write ``report/`` inside the run folder; returns its path."""
-    from agentrec.sim.plots import plot_arms, plot_exit_pages, plot_rounds
+    from agentrec.sim.plots import plot_arms, plot_exit_pages, plot_macro, plot_rounds
 
     folder = result.run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +74,8 @@ def write_report(result: SimulationResult, items: SimItems) -> Path:
     plot_rounds(arms, folder / "genre_entropy.png", "genre_entropy", "genre entropy of shown items (bits)")
     plot_rounds(arms, folder / "ctr_by_round.png", "ctr", "click-through rate")
     plot_exit_pages(result.session_rows, folder / "exit_pages.png")
+    if result.summary.fidelity.macro is not None:
+        plot_macro(result.summary.fidelity.macro, folder / "macro.png")
     return folder
 
 

@@ -94,12 +94,33 @@ class RatingDistribution(JsonRecord):
     real: list[JsonFloat]
 
 
+class DistributionGap(JsonRecord):
+    """A simulated distribution against the real one over the same labels."""
+
+    jsd: JsonFloat
+    largest_gap: dict[str, str | JsonFloat]
+    simulated: list[JsonFloat]
+    real: list[JsonFloat]
+    labels: list[str]
+
+
+class MacroFigures(JsonRecord):
+    """What simulated users watched, as a whole, against the same users' held-out interactions."""
+
+    watches: JsonFloat
+    real_interactions: JsonFloat
+    popularity: DistributionGap
+    genres: DistributionGap
+    exit_page: dict[str, JsonFloat]
+    click_rate: dict[str, JsonFloat]
+
+
 class ProtocolFigures(JsonRecord):
     """The published protocols' figures (``simulate --fidelity``); absent unless measured."""
 
     omitted_when_none: ClassVar[tuple[str, ...]] = (
         "rating_mae", "rating_rmse_expected", "rating_baselines", "rating_versus", "rating_distribution",
-        "discrimination",
+        "discrimination", "macro",
     )  # fmt: skip
 
     rating_mae: JsonFloat | None = None
@@ -108,6 +129,7 @@ class ProtocolFigures(JsonRecord):
     rating_versus: dict[str, dict[str, JsonFloat]] | None = None
     rating_distribution: RatingDistribution | None = None
     discrimination: dict[str, DiscriminationFigures] | None = None
+    macro: MacroFigures | None = None
 
 
 class FidelityVariant(ProtocolFigures):

@@ -61,5 +61,13 @@ def test_simulate_with_the_protocols_reports_them_beside_the_baselines(
     assert set(fidelity["discrimination"]) == {"1:1", "1:3", "1:9"}
     for figures in fidelity["discrimination"].values():
         assert {"accuracy", "precision", "recall", "f1"} <= set(figures) and 0.0 <= figures["f1"] <= 1.0
+    macro = fidelity["macro"]
+    for part in ("popularity", "genres"):
+        assert 0.0 <= macro[part]["jsd"] <= 1.0 and abs(sum(macro[part]["simulated"]) - 1.0) < 1e-3
+        assert (
+            abs(sum(macro[part]["real"]) - 1.0) < 1e-3 and macro[part]["largest_gap"]["label"] in macro[part]["labels"]
+        )
+    assert macro["exit_page"]["agent4rec"] == 3.23 and macro["watches"] > 0
+    assert (result.run_dir / "report" / "macro.png").is_file()
     # one held-out item per page against m never-watched ones: every page has 1 + m cases
     assert fidelity["discrimination"]["1:9"]["cases"] == 10 * fidelity["discrimination"]["1:1"]["cases"] / 2
