@@ -38,7 +38,8 @@ from agentrec.agent.chat import feedback
 from agentrec.agent.chat.chat_rules import CatalogRules
 from agentrec.agent.chat.constraints import Constraints
 from agentrec.agent.chat.explanations import listed_items
-from agentrec.agent.chat.feedback import ChatInputError, Critique
+from agentrec.agent.chat.feedback import ChatInputError, Critique, SaidSoFar
+from agentrec.agent.chat.model_tools import model_tools
 from agentrec.agent.chat.prompts import MAX_MESSAGE_CHARS, reply_messages, turn_messages
 from agentrec.agent.chat.questions import choose_question, question_for
 from agentrec.agent.chat.records import ChatMessage, ChatSession, ListedItem, TurnRecord
@@ -59,15 +60,14 @@ from agentrec.agent.chat.request_rules import (
     rules_of,
 )
 from agentrec.agent.chat.session_context import SessionContext, SessionProfile
-from agentrec.agent.context import ToolContext
 from agentrec.agent.fusion import FusionName
 from agentrec.agent.loop import StepTally, gather
 from agentrec.agent.policies import RunSettings, finalise
 from agentrec.agent.progress import Progress
-from agentrec.agent.registry import Tool, ToolRegistry, ToolResult
+from agentrec.agent.registry import ToolRegistry
 from agentrec.agent.trace import AgentRun, AgentStep, TraceStore
 from agentrec.agent.workspace import AgentWorkspace
-from agentrec.core.errors import AgentrecError, ModelBackendError, ToolRetry
+from agentrec.core.errors import AgentrecError, ModelBackendError
 from agentrec.data.records import ItemRecord
 from agentrec.data.text_attributes import bare_title
 from agentrec.llm.capabilities import KeepsPromptStates, supports
@@ -76,11 +76,6 @@ from agentrec.llm.records import AssistantTurn, ChatModel, GenerationSettings
 __all__ = ["ChatAgent", "ChatInputError", "ChatSettings", "ReplyMode", "TurnResult"]
 
 RULE_TOOLS = ToolRegistry.of([filter_pool, retrieve, similar, search])
-# Hard constraints come only from the person's words (the rules): a small model that calls
-# filter(genres=["Horror"]) after "no horror" would otherwise empty the list of what was asked.
-# item_info adds nothing to the pool. Dropping both also halves the tool prompt.
-MODEL_TOOLS_LEFT_OUT = ("filter", "item_info")
-REPEAT_OVERLAP = 0.9  # a list sharing this much of its head with a pooled list of the same tool is a copy
 MAX_READ_CHARS = 2000  # the rules read this much of a message; the LLM reads MAX_MESSAGE_CHARS
 MAX_REPLY_CHARS = 400
 SHOWN_BEFORE_MARGIN = 10  # "something else" leaves out every item shown so far while this many lists' worth remain
@@ -124,25 +119,6 @@ class TurnResult:
     backend_error: str | None = None
 
 
-@dataclass(frozen=True)
-class SaidSoFar:
-    """The session's likes, dislikes and seen items once this message's titles are counted."""
-
-    liked: list[str]
-    disliked: list[str]
-    seen: list[str]
-
-    @classmethod
-    def after(cls, session: ChatSession, request: ParsedRequest) -> SaidSoFar:
-        liked, disliked, seen = list(session.liked), list(session.disliked), list(session.seen)
-        for said in request.said:
-            for ids in (liked, disliked, seen):
-                if said.item_id in ids:
-                    ids.remove(said.item_id)
-            {"liked": liked, "disliked": disliked, "seen": seen}[said.polarity].append(said.item_id)
-        return cls(liked, disliked, seen)
-
-
 @dataclass
 class ChatAgent:
     """Runs chat turns over one workspace, with one LLM (None: rules and tools only)."""
@@ -154,11 +130,7 @@ class ChatAgent:
     traces: TraceStore | None = None
 
     def __post_init__(self) -> None:
-        self.model_registry = ToolRegistry.of(
-            refusing_repeats(declared)
-            for name, declared in self.registry.tools.items()
-            if name not in MODEL_TOOLS_LEFT_OUT
-        )
+        self.model_registry = model_tools(self.registry)
         self.rules: CatalogRules = rules_of(self.workspace)
         self._kind_items: dict[str, list[int]] = {}
 
@@ -408,27 +380,3 @@ class ChatAgent:
         ]
         if self.traces is not None and (problem := self.traces.try_save(run)):
             record.problems.append(f"the steps were not saved to the trace store: {problem}")
-
-
-def refusing_repeats(declared: Tool) -> Tool:
-    """``declared``, but a call whose list starts like one already pooled is undone and sent back.
-
-    Small models copy the calls they were shown with another ``k``; in a fused
-    pool such a copy only doubles the weight of a list that is already there.
-    """
-
-    def guarded(context: ToolContext, **arguments: Any) -> ToolResult:
-        before = len(context.pool.lists)
-        result = declared.function(context, **arguments)
-        if len(context.pool.lists) > before:
-            new = context.pool.lists[-1]
-            for old in context.pool.lists[:before]:
-                shared = min(len(old.items), len(new.items))
-                # compared as sets: items tied at the cut-off may swap places between two list sizes
-                overlap = len(set(old.items[:shared]) & set(new.items[:shared]))
-                if old.tool == new.tool and shared and overlap >= REPEAT_OVERLAP * shared:
-                    context.pool.lists.pop()
-                    raise ToolRetry(f"{new.describe()} repeats {old.describe()}; gather something different or finish")
-        return result
-
-    return Tool(guarded, declared.name, declared.description, declared.arguments)

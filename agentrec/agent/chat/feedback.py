@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from agentrec.agent.chat.chat_rules import CatalogRules, Effect
 from agentrec.agent.chat.records import ChatSession
-from agentrec.agent.chat.request_rules import apply_effect, genre_lexicon, spaced
+from agentrec.agent.chat.request_rules import ParsedRequest, apply_effect, genre_lexicon, spaced
 from agentrec.agent.workspace import AgentWorkspace
 from agentrec.core.errors import AgentrecError
 from agentrec.data.records import ItemRecord
@@ -31,6 +31,25 @@ class Critique:
 
     record: ItemRecord
     change: str = ""  # the constraint it added, in words; empty for a plain dislike
+
+
+@dataclass(frozen=True)
+class SaidSoFar:
+    """The session's likes, dislikes and seen items once this message's titles are counted."""
+
+    liked: list[str]
+    disliked: list[str]
+    seen: list[str]
+
+    @classmethod
+    def after(cls, session: ChatSession, request: ParsedRequest) -> SaidSoFar:
+        liked, disliked, seen = list(session.liked), list(session.disliked), list(session.seen)
+        for said in request.said:
+            for ids in (liked, disliked, seen):
+                if said.item_id in ids:
+                    ids.remove(said.item_id)
+            {"liked": liked, "disliked": disliked, "seen": seen}[said.polarity].append(said.item_id)
+        return cls(liked, disliked, seen)
 
 
 def find_item(workspace: AgentWorkspace, session: ChatSession, reference: str) -> ItemRecord:
