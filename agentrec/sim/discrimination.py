@@ -18,11 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from agentrec.data.interactions import Interactions
-from agentrec.sim.choice import SessionState
-from agentrec.sim.memory import Memory
 from agentrec.sim.profiles import UserProfile
 from agentrec.sim.taste import TasteModel
-from agentrec.sim.world import SimWorld, session_rng
+from agentrec.sim.world import SimWorld, held_out_state, never_interacted
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -76,13 +74,9 @@ def discrimination(
         counts = Confusion()
         for user, profile in profiles.items():
             items = held[user][0][: scenario.fidelity.max_pages_per_user]
-            rng = session_rng(scenario.seed, f"discrimination-1:{m}", 0, profile.user_id)
-            state = SessionState(
-                profile, taste.for_user(profile), Memory(scenario.users.memory_size), taste.items, rng, world.voice()
-            )
-            never = np.setdiff1d(
-                np.arange(seen.n_items), history.indices[history.indptr[user] : history.indptr[user + 1]]
-            )
+            state = held_out_state(world, taste, profile, f"discrimination-1:{m}")
+            rng = state.rng
+            never = never_interacted(history, user)
             if never.size < m:
                 continue
             for item in items.tolist():

@@ -25,12 +25,11 @@ from agentrec.data.splits import leave_one_out
 from agentrec.sim.choice import SessionState, StatisticalChoice
 from agentrec.sim.discrimination import discrimination
 from agentrec.sim.items import SimItems, load_items
-from agentrec.sim.memory import Memory
 from agentrec.sim.profiles import UserProfile, build_profiles
 from agentrec.sim.rating_baselines import fit_rating_baselines, fit_taste_ratings
 from agentrec.sim.rating_fidelity import rating_fidelity
 from agentrec.sim.taste import RatingBiases, TasteModel
-from agentrec.sim.world import SimWorld, cached_calibration, fit_scorer, session_rng
+from agentrec.sim.world import SimWorld, cached_calibration, fit_scorer, held_out_state, never_interacted
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -92,13 +91,9 @@ def agreement(
         items, ratings = held[user]
         check_no_leak(profile, items)
         items, ratings = items[: scenario.fidelity.max_pages_per_user], ratings[: scenario.fidelity.max_pages_per_user]
-        rng = session_rng(scenario.seed, f"fidelity-{variant}", 0, profile.user_id)
-        state = SessionState(
-            profile, taste.for_user(profile), Memory(scenario.users.memory_size), taste.items, rng, world.voice()
-        )
-        unwatched = np.setdiff1d(
-            np.arange(seen.n_items), history.indices[history.indptr[user] : history.indptr[user + 1]]
-        )
+        state = held_out_state(world, taste, profile, f"fidelity-{variant}")
+        rng = state.rng
+        unwatched = never_interacted(history, user)
         for item in items.tolist():
             page = _page(item, unwatched, scenario.fidelity.negatives, rng)
             hits.append(page[choice.pick(state, page)] == item)

@@ -21,13 +21,14 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agentrec.core.files import write_atomically
 from agentrec.core.in_flight import ordered_in_threads
 from agentrec.core.paths import state_dir
-from agentrec.data.interactions import Interactions
+from agentrec.data.interactions import IntArray, Interactions
 from agentrec.data.splits import Split, random_ratio
 from agentrec.data.store import DatasetStore, open_dataset
 from agentrec.llm.records import ChatModel
@@ -50,6 +51,9 @@ from agentrec.sim.session import EventRecorder, SessionTools, UserSession
 from agentrec.sim.social import SocialGraph, build_graph
 from agentrec.sim.taste import Calibration, RatingBiases, TasteModel
 from agentrec.sim.voice import UserVoice
+
+if TYPE_CHECKING:
+    import scipy.sparse as sparse
 
 logger = logging.getLogger(__name__)
 CALIBRATION_FILE = "calibration.json"
@@ -325,6 +329,20 @@ def cached_calibration(
     )
     write_atomically(path, calibration.model_dump_json(indent=2))
     return calibration
+
+
+def held_out_state(world: SimWorld, taste: TasteModel, profile: UserProfile, task: str) -> SessionState:
+    """A fresh session for a fidelity task: an empty memory and a generator seeded by the task and user."""
+    rng = session_rng(world.scenario.seed, task, 0, profile.user_id)
+    memory = Memory(world.scenario.users.memory_size)
+    return SessionState(profile, taste.for_user(profile), memory, taste.items, rng, world.voice())
+
+
+def never_interacted(history: sparse.csr_matrix, user: int) -> IntArray:
+    """The items ``user`` has no interaction with in ``history`` (a users x items CSR matrix)."""
+    own = history.indices[history.indptr[user] : history.indptr[user + 1]]
+    found: IntArray = np.setdiff1d(np.arange(history.shape[1]), own)
+    return found
 
 
 def feedback_path(run_dir: Path, arm: str, session: int) -> Path:
