@@ -30,6 +30,7 @@ from agentrec.data.store import DatasetStore
 from agentrec.eval.beyond import beyond_accuracy_per_user, catalog_metrics
 from agentrec.eval.bootstrap import metric_cis
 from agentrec.eval.metrics import accuracy_per_user, mean_metrics
+from agentrec.eval.weighting import Weighting, popularity_propensity, self_normalised, user_weights
 from agentrec.recsys.base import Recommender
 from agentrec.recsys.model_store import ModelStore
 from agentrec.recsys.registry import make_model
@@ -91,11 +92,13 @@ def evaluate_models(
     seed: int = 0,
     model_params: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
+    weighting: Weighting = "none",
 ) -> tuple[Split, list[ModelEvaluation]]:
     """Fit (or load) each model, rank all items for every test user, and score the lists.
 
     ``protocol`` ``auto`` is the dataset's given split when it has one, else ``loo``;
-    ``split.name`` says which ran.
+    ``split.name`` says which ran. ``weighting`` ``ips`` weights the accuracy metrics by
+    inverse popularity propensity (``agentrec.eval.weighting``).
     """
     notify = progress or (lambda message: None)
     protocol = resolve_protocol(store, protocol)
@@ -109,6 +112,8 @@ def evaluate_models(
         )
     _check_cutoff(k, split.train.n_items)
     context = _Context.from_store(store, split, tests)
+    if weighting == "ips":
+        context.weights = user_weights(tests.relevant, popularity_propensity(context.popularity))
     results = []
     for name in model_names:
         notify(f"{name}: fitting")
@@ -159,6 +164,7 @@ class _Context:
     popularity: npt.NDArray[np.float64]
     n_train_users: int
     genres: list[frozenset[str]] | None
+    weights: npt.NDArray[np.float64] | None = None  # per test user, for --weighting ips
 
     @classmethod
     def from_store(cls, store: DatasetStore, split: Split, tests: TestSet) -> _Context:
@@ -175,6 +181,8 @@ class _Context:
         fit_seconds: float, score_seconds: float, loaded: bool, seed: int,
     ) -> ModelEvaluation:  # fmt: skip
         per_user = accuracy_per_user(recommended, self.tests.relevant, k)
+        if self.weights is not None:
+            per_user = self_normalised(per_user, self.weights)
         beyond = beyond_accuracy_per_user(
             recommended, k, self.popularity, relevant=self.tests.relevant,
             n_train_users=self.n_train_users, item_genres=self.genres,

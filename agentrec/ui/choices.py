@@ -26,6 +26,13 @@ class CacheChoice(StrEnum):
     replay = "replay"
 
 
+class WeightingChoice(StrEnum):
+    """How test users are weighted in ``agentrec eval`` (``agentrec.eval.weighting``)."""
+
+    none = "none"
+    ips = "ips"
+
+
 class ReplyChoice(StrEnum):
     """How a chat reply is written (``agentrec.agent.chat.conversation.ReplyMode``)."""
 

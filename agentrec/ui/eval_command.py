@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentrec.ui.choices import ProtocolChoice, plot_path
+from agentrec.ui.choices import ProtocolChoice, WeightingChoice, plot_path
 
 if TYPE_CHECKING:
     from agentrec.eval.offline import ModelEvaluation
+    from agentrec.eval.weighting import Weighting
 
 DEFAULT_MODELS = "mostpop,itemknn,ease"
 # What each protocol that ran means, for the table's caption.
@@ -35,6 +36,13 @@ def evaluate(
     ] = ProtocolChoice.auto,
     k: Annotated[int, typer.Option(min=1, help="Cutoff for every metric (at most the catalog's size).")] = 10,
     seed: Annotated[int, typer.Option(help="Seed for the random split and the bootstrap.")] = 0,
+    weighting: Annotated[
+        WeightingChoice,
+        typer.Option(
+            help="none: every test user counts the same | ips: weight each user by the inverse propensity of "
+            "their held-out item (popularity ** 0.5, self-normalised), so popular items stop inflating accuracy."
+        ),
+    ] = WeightingChoice.none,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full results here.")] = None,
     plot: Annotated[
         Path | None,
@@ -54,13 +62,14 @@ def evaluate(
         raise ConfigError("--models is empty; name at least one model")
     for name in names:
         model_class(name)  # fails fast, with the list of known models
-    results, payload = run_evaluation(dataset, names, protocol.value, k, seed)
+    chosen: Weighting = "ips" if weighting == WeightingChoice.ips else "none"
+    results, payload = run_evaluation(dataset, names, protocol.value, k, seed, chosen)
     render_results(results, k, payload["users_evaluated"], dataset, payload["protocol"])
     _write_outputs(results, payload, k, json_out, plot)
 
 
 def run_evaluation(
-    dataset: str, names: list[str], protocol: str, k: int, seed: int
+    dataset: str, names: list[str], protocol: str, k: int, seed: int, weighting: Weighting = "none"
 ) -> tuple[list[ModelEvaluation], dict[str, Any]]:
     """Evaluate ``names`` on ``dataset`` with a spinner; return results and the JSON payload.
 
@@ -78,12 +87,15 @@ def run_evaluation(
     with stdout.status(f"opening {dataset}...") as status:
         store = open_dataset(dataset)
         protocol = resolve_protocol(store, protocol)
-        split, results = evaluate_models(store, names, protocol, k, seed, progress=lambda m: status.update(m))
+        split, results = evaluate_models(
+            store, names, protocol, k, seed, progress=lambda m: status.update(m), weighting=weighting
+        )
     payload = {
         "dataset": store.name,
         "protocol": protocol,
         "split": split.name,
         "k": k,
+        "weighting": weighting,
         "users_evaluated": len(np.unique(split.test.user)) if len(split.test) else 0,
         "models": {r.name: r.as_json() for r in results},
     }
