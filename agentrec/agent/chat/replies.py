@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentrec.agent.chat.records import ListedItem
+from agentrec.agent.chat.request_rules import DECADE, DECADE_WORDS, year_of
 from agentrec.data.text_attributes import bare_title
 
 REPLY_SENTENCES = 2
@@ -35,8 +36,6 @@ FACT_ITEMS = 2
 _RANK_OR_YEAR = re.compile(r" \((?:#\d+|\d{4})\)")
 _REPEATS = re.compile(r"\b(\w+(?: \w+)?)(?:,? \1\b){2,}", re.IGNORECASE)
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20[0-4]\d)(?!\d)(?!s)")
-_DECADE = re.compile(r"(?<![\w#])'?(?:(19|20)(\d)0|(\d)0)'?s\b")
-_DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
 # A sentence ends at . ! or ? and a space, but not after an initial or a title's abbreviation ("E.T. the", "Dr. No").
 _SENTENCE_END = re.compile(
     r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\bJr\.)\s+(?!\()"
@@ -170,20 +169,13 @@ def _year_claims(rest: str, about: Sequence[ListedItem]) -> str | None:
     for match in _YEAR.finditer(rest):
         if int(match.group(1)) not in years:
             return f"names the year {match.group(1)}, which none of its titles has"
-    decades = [_decade_start(m.group(0)) for m in _DECADE.finditer(rest)]
-    decades += [first for word, first in _DECADE_WORDS.items() if re.search(rf"\b{word}\b", rest)]
+    decades = [year_of(m.group(0)) for m in DECADE.finditer(rest)]
+    decades += [first for word, first in DECADE_WORDS.items() if re.search(rf"\b{word}\b", rest)]
     for first in decades:
         outside = [i.title for i in about if i.year is None or not first <= i.year <= first + 9]
         if outside:
             return f"places {outside[0]} in the {first}s"
     return None
-
-
-def _decade_start(text: str) -> int:
-    digits = re.sub(r"\D", "", text)
-    if len(digits) == 4:
-        return int(digits)
-    return (1900 if int(digits[0]) >= 3 else 2000) + int(digits[0]) * 10
 
 
 def _rating_claims(rest: str, about: Sequence[ListedItem]) -> str | None:

@@ -65,7 +65,7 @@ FILLER = _word_set(
     i've we've seen saw watched hated loved liked enjoyed adored question questions ask asking stop"""
 )
 _POSITION = re.compile(r"(?:#\s*|\bnumber\s+|\bno\.\s*)(\d{1,3})\b", re.IGNORECASE)
-_DECADE = re.compile(r"(?<![\w#])'?(?:(19|20)(\d)0|(\d)0)'?s\b")
+DECADE = re.compile(r"(?<![\w#])'?(?:(19|20)(\d)0|(\d)0)'?s\b")
 _RANGE = re.compile(r"\b(?:between|from)\s+((?:19|20)\d\d)\s+(?:and|to|-)\s+((?:19|20)\d\d)\b")
 _BEFORE = re.compile(r"\b(?:before|older than|pre)\s+(?:the\s+)?((?:19|20)\d\d|'?\d0'?s)")
 _AFTER = re.compile(r"\b(after|since|newer than|post)\s+(?:the\s+)?((?:19|20)\d\d|'?\d0'?s)")
@@ -203,7 +203,7 @@ def _read_genres(text: str, lexicon: dict[str, str], request: ParsedRequest, con
         request.understood.append("any genre")
 
 
-def _year(text: str, end: bool) -> int:
+def year_of(text: str, end: bool = False) -> int:
     """A year from "1994", "90s" or "'90s" (the decade's first year, or its last when ``end``)."""
     digits = re.sub(r"\D", "", text)
     if len(digits) == 4:
@@ -347,13 +347,13 @@ def _year_range(lowered: str) -> tuple[int | None, int | None] | None:
         low, high = sorted((int(match.group(1)), int(match.group(2))))
         return low, high
     if match := _BEFORE.search(lowered):
-        return None, _year(match.group(1), end=False) - 1
+        return None, year_of(match.group(1), end=False) - 1
     if match := _AFTER.search(lowered):
         keyword, when = match.group(1), match.group(2)
         # "since 1995" and "since the 90s" include the year or decade; "after" starts past it.
-        return (_year(when, end=False) if keyword == "since" else _year(when, end=True) + 1), None
-    if match := _DECADE.search(lowered):
-        first = _year(match.group(0), end=False)
+        return (year_of(when, end=False) if keyword == "since" else year_of(when, end=True) + 1), None
+    if match := DECADE.search(lowered):
+        first = year_of(match.group(0), end=False)
         return first, first + 9
     for word, first in DECADE_WORDS.items():
         if re.search(rf"\b{word}\b", lowered):
@@ -389,6 +389,6 @@ def _could_be_title(phrase: str, lexicon: dict[str, str]) -> bool:
     if not words or phrase.lstrip().startswith("#") or words[0] in FILLER - {"the", "a", "an"}:
         return False
     meaningful = [
-        w for w in words if w not in FILLER and w not in lexicon and not _DECADE.fullmatch(w) and w not in DECADE_WORDS
+        w for w in words if w not in FILLER and w not in lexicon and not DECADE.fullmatch(w) and w not in DECADE_WORDS
     ]
     return bool(meaningful)
