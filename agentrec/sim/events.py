@@ -153,6 +153,17 @@ class EventLog:
         ).fetchall()
         return [(u, i, int(r), int(s), int(t)) for u, i, r, s, t in rows]
 
+    def shown(self, arm: str, session: int) -> list[tuple[str, str, bool, int]]:
+        """(user_id, item_id, watched, session) of every impression of one session of ``arm``, in order."""
+        rows = self.con.execute(
+            "SELECT i.user_id, i.item_id, EXISTS (SELECT 1 FROM events w WHERE w.run_id = i.run_id "
+            "AND w.arm = i.arm AND w.user_id = i.user_id AND w.session = i.session AND w.kind = 'watch' "
+            "AND w.page IS NOT NULL AND w.item_id = i.item_id) FROM events i "
+            "WHERE i.run_id = ? AND i.arm = ? AND i.session = ? AND i.kind = 'impression' ORDER BY i.user_id, i.step",
+            [self.run_id, arm, session],
+        ).fetchall()
+        return [(u, i, bool(w), session) for u, i, w in rows]
+
     def memory_events(self, arm: str, before_session: int) -> dict[str, list[Event]]:
         """Per user, the watches and reflections of earlier sessions (what rebuilds memory), in order."""
         rows = self.con.execute(

@@ -26,6 +26,7 @@ from agentrec.eval.beyond import gini_index
 from agentrec.eval.bootstrap import metric_cis, paired_bootstrap
 from agentrec.sim.items import SimItems
 from agentrec.sim.results import ArmComparison, ArmDifference, ArmReport, BehaviourMetrics, RoundMetrics
+from agentrec.sim.round_intervals import cumulative_ctr, round_intervals
 
 FloatArray = npt.NDArray[np.float64]
 SESSION_METRICS = ("ctr", "avg_rating", "exit_page", "session_length", "satisfaction", "tokens")
@@ -196,11 +197,19 @@ def arm_report(rows: list[SessionRow], shown: list[tuple[str, int, str, str]], i
     """One arm: metrics over all its sessions, bootstrap CIs over users, and per-round metrics."""
     users = per_user(rows)
     cis = metric_cis({m: list(v.values()) for m, v in users.items() if len(v) >= 2}, n_resamples=1000, seed=seed)
-    rounds = []
+    per_round = {}
     for session in sorted({row.session for row in rows}):
         in_round = [row for row in rows if row.session == session]
         in_shown = [s for s in shown if s[1] == session]
-        rounds.append(RoundMetrics(round=session, **session_means(in_round), **catalog_metrics(in_shown, items)))
+        per_round[session] = session_means(in_round) | catalog_metrics(in_shown, items)
+    coverage = {session: metrics["coverage"] for session, metrics in per_round.items()}
+    intervals = round_intervals(rows, shown, items, seed, coverage)
+    rounds = [
+        RoundMetrics(
+            round=session, **metrics, cumulative_ctr=cumulative_ctr(rows, session), ci=intervals.get(session, {})
+        )
+        for session, metrics in per_round.items()
+    ]
     return ArmReport(metrics=behaviour(rows, shown, items), ci=cis, rounds=rounds, actions={})
 
 

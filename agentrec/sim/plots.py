@@ -40,7 +40,8 @@ def plot_arms(arms: dict[str, ArmReport], out_path: Path) -> Path:
 
 
 def plot_rounds(arms: dict[str, ArmReport], out_path: Path, metric: str, label: str) -> Path:
-    """One line per arm: ``metric`` in each round (a falling genre entropy is a filter bubble)."""
+    """One line per arm: ``metric`` in each round, with its 95% band where the round has one
+    (a falling genre entropy is a filter bubble)."""
     figure = Figure(figsize=(6.5, 4.2))
     axes = figure.add_subplot()
     for arm, report in arms.items():
@@ -48,7 +49,11 @@ def plot_rounds(arms: dict[str, ArmReport], out_path: Path, metric: str, label: 
         points = [(x, y) for x, y in values if math.isfinite(y)]
         if points:
             xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, marker="o", markersize=4, label=arm)
+            line = axes.plot(xs, ys, marker="o", markersize=4, label=arm)[0]
+            bands = [(entry.round + 1, *entry.ci[metric]) for entry in report.rounds if metric in entry.ci]
+            if len(bands) > 1:
+                bx, low, high = zip(*bands, strict=True)
+                axes.fill_between(bx, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
     axes.set_xlabel("round")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(label)

@@ -5,6 +5,8 @@
   data plus what the simulated users watched, which closes the feedback loop;
   without it only its history grows (so watched items are not shown again);
 * ``agent``: the ToolRec agent, through ``agentrec.agent.service`` only;
+* ``thompson`` and ``reloop``: recommenders that learn from what users were shown
+  and watched in earlier rounds (``agentrec.sim.adaptive``);
 * ``package.module:Class``: a user's own class, built as ``Class(context, **params)``.
 
 Items are dense indices over the dataset's item vocabulary.
@@ -12,7 +14,6 @@ Items are dense indices over the dataset's item vocabulary.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,12 +23,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from agentrec.core.errors import ConfigError, ModelBackendError
+from agentrec.core.errors import ModelBackendError
 from agentrec.data.interactions import Interactions
 from agentrec.llm.records import ChatModel
 from agentrec.recsys.base import Recommender, top_k_indices
 from agentrec.recsys.model_store import ModelStore
-from agentrec.recsys.registry import MODEL_NAMES, make_model
+from agentrec.recsys.registry import make_model
 from agentrec.sim.items import SimItems
 from agentrec.sim.scenario import ArmSpec
 
@@ -42,6 +43,25 @@ class SimRecommender(Protocol):
 
     def recommend(self, user: int, n: int) -> list[int]:
         """Up to ``n`` items for ``user``, best first, none the user has seen or watched."""
+        ...
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Every item shown on a recommendation page in earlier rounds, whether it was watched, oldest first."""
+
+    user: npt.NDArray[np.int64]
+    item: npt.NDArray[np.int64]
+    clicked: npt.NDArray[np.bool_]
+    round: npt.NDArray[np.int64]
+
+
+@runtime_checkable
+class LearnsFromShown(Protocol):
+    """A recommender that also learns from impressions: ``observe`` runs just before each ``start_round``."""
+
+    def observe(self, round_index: int, shown: Shown) -> None:
+        """Learn from every page shown in the rounds before ``round_index`` (the whole past, each time)."""
         ...
 
 
@@ -153,40 +173,14 @@ def recommend_counting_tokens(arm: SimRecommender, user: int, n: int) -> tuple[l
     return arm.recommend(user, n), 0
 
 
-def check_arm(spec: ArmSpec) -> None:
-    """Fail fast (before any data is loaded) on an unknown recommender or a bad model parameter."""
-    if spec.recommender == "agent":
-        return
-    if ":" in spec.recommender:
-        _load_class(spec)
-        return
-    if spec.recommender.lower() not in MODEL_NAMES:
-        raise ConfigError(
-            f"arm {spec.name!r}: unknown recommender {spec.recommender!r}; use a model "
-            f"({', '.join(MODEL_NAMES)}), 'agent', or 'package.module:Class'"
-        )
-    make_model(spec.recommender, **spec.params)
-
-
-def make_arm(spec: ArmSpec, context: ArmContext, chat_model: Callable[[], ChatModel] | None) -> SimRecommender:
-    """The arm ``spec`` names; ``ConfigError`` for an unknown model or a class that cannot be loaded."""
-    check_arm(spec)
-    if spec.recommender == "agent":
-        return AgentArm(spec, context, chat_model)
-    if ":" in spec.recommender:
-        arm = _load_class(spec)(context, **spec.params)
-        if not isinstance(arm, SimRecommender):
-            raise ConfigError(f"arm {spec.name!r}: {spec.recommender} lacks start_round() and recommend()")
-        return arm
-    return CFArm(spec, context)
-
-
-def _load_class(spec: ArmSpec) -> Any:
-    module_name, _, class_name = spec.recommender.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as error:
-        raise ConfigError(f"arm {spec.name!r}: cannot load {spec.recommender!r} ({error})") from None
+def shown_records(train: Interactions, rows: list[tuple[str, str, bool, int]]) -> Shown:
+    """(user_id, item_id, watched, round) rows, as the log stores them, over ``train``'s vocabularies."""
+    return Shown(
+        np.array([train.users.index(r[0]) for r in rows], dtype=np.int64),
+        np.array([train.items.index(r[1]) for r in rows], dtype=np.int64),
+        np.array([bool(r[2]) for r in rows], dtype=np.bool_),
+        np.array([int(r[3]) for r in rows], dtype=np.int64),
+    )
 
 
 def feedback_interactions(train: Interactions, watches: list[tuple[str, str, int, int, int]]) -> Interactions:

@@ -73,6 +73,8 @@ def write_report(result: SimulationResult, items: SimItems) -> Path:
     plot_arms(arms, folder / "arms.png")
     plot_rounds(arms, folder / "genre_entropy.png", "genre_entropy", "genre entropy of shown items (bits)")
     plot_rounds(arms, folder / "ctr_by_round.png", "ctr", "click-through rate")
+    plot_rounds(arms, folder / "cumulative_ctr.png", "cumulative_ctr", "cumulative click-through rate")
+    plot_rounds(arms, folder / "coverage_by_round.png", "coverage", "catalog coverage of shown items")
     plot_exit_pages(result.session_rows, folder / "exit_pages.png")
     if result.summary.fidelity.macro is not None:
         plot_macro(result.summary.fidelity.macro, folder / "macro.png")
@@ -118,7 +120,7 @@ def _write_sessions(path: Path, rows: list[SessionRow]) -> None:
 
 
 def _write_rounds(path: Path, arms: dict[str, ArmReport]) -> None:
-    rounds = [(arm, entry.json_data()) for arm, report in arms.items() for entry in report.rounds]
+    rounds = [(arm, _flat_round(entry.json_data())) for arm, report in arms.items() for entry in report.rounds]
     if not rounds:
         return
     keys = list(rounds[0][1])
@@ -127,3 +129,11 @@ def _write_rounds(path: Path, arms: dict[str, ArmReport]) -> None:
         writer.writerow(["arm", *keys])
         for arm, entry in rounds:
             writer.writerow([arm, *(entry.get(k) for k in keys)])
+
+
+def _flat_round(entry: dict[str, Any]) -> dict[str, Any]:
+    """A round's record with its intervals as ``<metric>_low`` and ``<metric>_high`` columns."""
+    intervals = entry.pop("ci", {}) or {}
+    for metric, (low, high) in intervals.items():
+        entry[f"{metric}_low"], entry[f"{metric}_high"] = low, high
+    return entry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from agentrec.core.json_records import JsonFloat, JsonRecord
 from agentrec.eval.intervals import PairedDifference
@@ -33,9 +33,11 @@ class BehaviourMetrics(JsonRecord):
 
 
 class RoundMetrics(BehaviourMetrics):
-    """The metrics of one round (0-based) of one arm."""
+    """The metrics of one round (0-based) of one arm, and bootstrap intervals (over users) of some of them."""
 
     round: int
+    cumulative_ctr: JsonFloat = float("nan")  # watches over impressions of this round and every one before
+    ci: dict[str, tuple[JsonFloat, JsonFloat]] = Field(default_factory=dict)
 
     @model_serializer(mode="wrap")
     def _round_first(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

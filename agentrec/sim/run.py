@@ -30,13 +30,14 @@ from agentrec.core.paths import state_dir
 from agentrec.data.interactions import Vocabulary
 from agentrec.data.store import open_dataset
 from agentrec.llm.pacing import forget_gates, process_snapshot, provider_usage
+from agentrec.sim.arms import check_arm
 from agentrec.sim.events import Event, EventLog, read_run_record
-from agentrec.sim.recommenders import check_arm
+from agentrec.sim.recommenders import LearnsFromShown
 from agentrec.sim.report import SimulationResult, build_summary, write_report
 from agentrec.sim.runners import check_runner_options, make_runner
 from agentrec.sim.scenario import Scenario, load_scenario
 from agentrec.sim.social import feed_for
-from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec, feedback_path
+from agentrec.sim.world import SessionOutcome, SessionTask, SimWorld, WorldSpec, feedback_path, shown_path
 
 logger = logging.getLogger(__name__)
 RUN_FILE = "run.json"
@@ -226,6 +227,9 @@ def run_round(world: SimWorld, log: EventLog, writer: EventWriter, runner: Any, 
             watches = log.watches(arm.name, round_index)
             path = feedback_path(world.spec.run_dir, arm.name, round_index)
             write_atomically(path, json.dumps([list(w) for w in watches]))
+            if isinstance(world.arms[arm.name], LearnsFromShown):  # only the previous round: earlier files stay
+                shown = log.shown(arm.name, round_index - 1)
+                write_atomically(shown_path(world.spec.run_dir, arm.name, round_index), json.dumps(shown))
         writer.report(f"round {round_index + 1}/{scenario.rounds}: preparing {arm.name}")
         world.start_round(arm.name, round_index)
     finished = log.finished_sessions()

@@ -36,6 +36,7 @@ from agentrec.recsys.base import Recommender
 from agentrec.recsys.model_store import ModelStore
 from agentrec.recsys.registry import make_model
 from agentrec.sim.agent_chat import AgentChat
+from agentrec.sim.arms import make_arm
 from agentrec.sim.calibration import calibrate
 from agentrec.sim.choice import SessionState, StatisticalChoice
 from agentrec.sim.choice_models import make_choice_model
@@ -44,7 +45,14 @@ from agentrec.sim.items import SimItems, load_items
 from agentrec.sim.memory import Memory, Watch
 from agentrec.sim.profiles import UserProfile, build_profiles
 from agentrec.sim.rating_baselines import fit_taste_ratings
-from agentrec.sim.recommenders import ArmContext, SimRecommender, make_arm, recommend_counting_tokens
+from agentrec.sim.recommenders import (
+    ArmContext,
+    LearnsFromShown,
+    Shown,
+    SimRecommender,
+    recommend_counting_tokens,
+    shown_records,
+)
 from agentrec.sim.scenario import Scenario
 from agentrec.sim.search import open_search
 from agentrec.sim.session import EventRecorder, SessionTools, UserSession
@@ -195,7 +203,10 @@ class SimWorld:
         if self._round.get(arm) == session:
             return
         feedback = load_feedback(self.spec.run_dir, arm, session, self.train)
-        self.arms[arm].start_round(session, feedback)
+        recommender = self.arms[arm]
+        if isinstance(recommender, LearnsFromShown):
+            recommender.observe(session, load_shown(self.spec.run_dir, arm, session, self.train))
+        recommender.start_round(session, feedback)
         self._round[arm] = session
 
     def profile(self, user: int, voice: UserVoice | None = None) -> UserProfile:
@@ -356,3 +367,16 @@ def load_feedback(run_dir: Path, arm: str, session: int, train: Interactions) ->
     path = feedback_path(run_dir, arm, session)
     watches = json.loads(path.read_text()) if path.is_file() else []
     return feedback_interactions(train, [tuple(w) for w in watches])
+
+
+def shown_path(run_dir: Path, arm: str, session: int) -> Path:
+    """The impressions of round ``session - 1`` (each round's file holds that one round)."""
+    return run_dir / "feedback" / f"{arm}-round{session}-shown.json"
+
+
+def load_shown(run_dir: Path, arm: str, session: int, train: Interactions) -> Shown:
+    """Every impression of the rounds before ``session``, oldest round first."""
+    rows = []
+    for later in range(1, session + 1):
+        rows += [tuple(row) for row in json.loads(shown_path(run_dir, arm, later).read_text())]
+    return shown_records(train, rows)

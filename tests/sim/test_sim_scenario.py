@@ -68,6 +68,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         ('dataset = "ml-100k"\nbogus = 1\n[[arms]]\nname = "a"\nrecommender = "ease"\n', "unknown key 'bogus'"),
         ('dataset = "ml-100k"\n[[arms]]\nname = "a"\nrecommender = "nosuch"\n', "unknown recommender 'nosuch'"),
         ('dataset = "ml-100k"\n[[arms]]\nname = "a"\nrecommender = "ease"\nparams = {l2 = "big"}\n', "l2"),
+        ('dataset = "ml-100k"\nrounds = -2\n[[arms]]\nname = "a"\nrecommender = "ease"\n', "rounds"),
+        ('dataset = "ml-100k"\n[fidelity]\nratios = [0, 3]\n[[arms]]\nname = "a"\nrecommender = "ease"\n', "ratios"),
+        ('dataset = "ml-100k"\n[[arms]]\nname = "a"\nrecommender = "thompson"\nparams = {explore = 1}\n', "explore"),
+        ('dataset = "ml-100k"\n[[arms]]\nname = "a"\nrecommender = "reloop"\nparams = {base = "nosuch"}\n', "nosuch"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, text: str | None, fragment: str) -> None:
