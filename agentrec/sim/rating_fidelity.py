@@ -7,8 +7,10 @@ On the same held-out (user, item) pairs:
   usually compared on; whole stars add rounding error);
 * three baselines fitted on the same training ratings (``rating_baselines``):
   the global mean, user + item biases, and a biased matrix factorisation; each an RMSE;
-* RMSE(simulated) - RMSE(biased MF), for stars and for expected ratings, with a paired
-  bootstrap interval over the pairs (below zero: the simulated users rate better);
+  and the biased MF rounded to whole stars (``biased_mf_stars``), the simulated users' scale;
+* RMSE(simulated) - RMSE(biased MF), for stars and for expected ratings, and stars against
+  the MF's stars, with a paired bootstrap interval over the pairs (below zero: the
+  simulated users rate better);
 * the distributions: the Jensen-Shannon divergence between the histograms of
   simulated and real stars (base 2, so 0 is identical and 1 disjoint), and the
   Spearman correlation between simulated and real ratings (Agent4Rec reports 0.638).
@@ -68,11 +70,11 @@ def rating_fidelity(
     if real.size < 2:
         return {"rating_rmse": float("nan"), "rating_mae": float("nan"), "ratings": float(real.size)}
     correlation = spearmanr(stars, real).statistic if np.ptp(stars) > 0 else float("nan")
+    pairings = [("stars", stars, "biased_mf"), ("expected", expected, "biased_mf"), ("stars", stars, "biased_mf_stars")]
     versus = {
-        f"{kind}_vs_{name}": paired_rmse_difference(simulated, predicted, real)
-        for kind, simulated in (("stars", stars), ("expected", expected))
-        for name, predicted in baselines.items()
-        if name == "biased_mf"
+        f"{kind}_vs_{name}": paired_rmse_difference(simulated, baselines[name], real)
+        for kind, simulated, name in pairings
+        if name in baselines
     }
     return {
         "rating_rmse": rmse(stars, real),

@@ -50,13 +50,14 @@ def test_simulate_with_the_protocols_reports_them_beside_the_baselines(
     scenario = scenario_file(tmp_path, "protocols", ml100k, users=30, rounds=1, pages=2)
     result = run_simulation(scenario, RunOptions(runs_root=tmp_path / "runs", fidelity_protocols=True))
     fidelity = result.summary.json_data()["fidelity"]
-    assert set(fidelity["rating_baselines"]) == {"global_mean", "user_item_bias", "biased_mf"}
+    assert set(fidelity["rating_baselines"]) == {"global_mean", "user_item_bias", "biased_mf", "biased_mf_stars"}
     assert fidelity["rating_baselines"]["biased_mf"] < fidelity["rating_baselines"]["global_mean"]
     assert 0.0 <= fidelity["rating_distribution"]["jsd"] <= 1.0
     versus = fidelity["rating_versus"]["expected_vs_biased_mf"]
     assert versus["low"] <= versus["diff"] <= versus["high"] and set(fidelity["rating_versus"]) == {
         "stars_vs_biased_mf",
         "expected_vs_biased_mf",
+        "stars_vs_biased_mf_stars",
     }
     assert set(fidelity["discrimination"]) == {"1:1", "1:3", "1:9"}
     for figures in fidelity["discrimination"].values():
