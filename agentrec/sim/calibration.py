@@ -20,8 +20,9 @@ import numpy.typing as npt
 from agentrec.data.interactions import Interactions
 from agentrec.data.splits import random_ratio
 from agentrec.recsys.base import Recommender
+from agentrec.sim.choice import PRIORS
 from agentrec.sim.items import SimItems
-from agentrec.sim.profiles import build_profiles
+from agentrec.sim.profiles import UserProfile, build_profiles
 from agentrec.sim.rating_baselines import fit_taste_ratings
 from agentrec.sim.taste import Calibration, RatingBiases, TasteModel
 
@@ -31,12 +32,27 @@ FloatArray = npt.NDArray[np.float64]
 ScorerFactory = Callable[[Interactions, str], Recommender]
 INNER_HOLDOUT = 0.1
 L2 = 1e-2
+BASE_RATE_USERS = 500  # users whose first pages set the base rate: enough for a mean, cheap on any dataset
 
 
 def calibrate(
-    train: Interactions, items: SimItems, fit_scorer: ScorerFactory, seed: int, negatives: int = 4
+    train: Interactions,
+    items: SimItems,
+    fit_scorer: ScorerFactory,
+    seed: int,
+    negatives: int = 4,
+    click_rate: float | None = None,
+    session_pages: int = 5,
+    page_size: int = 4,
 ) -> Calibration:
-    """Fit the watch logistic and the rating slope on an inner split of ``train``."""
+    """Fit the watch logistic and the rating slope on an inner split of ``train``.
+
+    With ``click_rate``, the watch bias is then shifted so that users watch that share of
+    sessions' pages of the taste model's own top items (``base_rate_shift``). Rating logs
+    hold no pages, so this base rate cannot be learned from them; without it the base
+    rate is the calibration pages' one (one real item in ``1 + negatives``), which makes
+    users watch nearly every item they like.
+    """
     inner = random_ratio(train, valid_share=0.0, test_share=INNER_HOLDOUT, seed=seed + 7919)
     inner_items = SimItems(
         items.ids,
@@ -58,6 +74,9 @@ def calibrate(
     labels[:, 0] = 1.0
     (scale,), bias, loss = fit_logistic(utilities.reshape(-1, 1), labels.ravel(), l2=0.0)
     weights = scale * choice_weights
+    if click_rate is not None:
+        sample = build_profiles(inner.train, inner_items, np.unique(inner.test.user)[:BASE_RATE_USERS])
+        bias += base_rate_shift(model, sample, weights, bias, session_pages, page_size, click_rate)
     offset, slope = _rating_line(affinity, residual)
     logger.info(
         "calibrated on %d pages: weights %s bias %.3f; rating %.3f + %.3f * affinity",
@@ -75,6 +94,49 @@ def calibrate(
         samples=len(pages),
         log_loss=loss,
     )
+
+
+def base_rate_shift(
+    model: TasteModel,
+    profiles: dict[int, UserProfile],
+    weights: FloatArray,
+    bias: float,
+    pages: int,
+    page_size: int,
+    click_rate: float,
+) -> float:
+    """The log-odds shift that makes the mean watch probability over sessions' pages ``click_rate``.
+
+    A session here is ``pages`` pages of the taste model's top unseen items, with the
+    position, fatigue and activity priors of the statistical choice model, and no exit
+    (real sessions leave early, from lower pages, so their click-through lands a little
+    above the target). The shift is found by bisection.
+    """
+    calibrated = Calibration(
+        watch_weights=tuple(float(w) for w in weights), watch_bias=bias,
+        rating_offset=0.0, rating_slope=0.0, samples=0, log_loss=0.0,
+    )  # fmt: skip
+    scored = TasteModel(model.scorer, model.items, model.biases, calibrated, model.rating_base)
+    logits = []
+    slots = np.arange(pages * page_size)
+    layout = PRIORS.position * (slots % page_size) + PRIORS.fatigue * (slots // page_size)
+    for profile in profiles.values():
+        taste = scored.for_user(profile)
+        shown = np.argsort(-taste.scores, kind="stable")[: slots.size]
+        shown = shown[np.isfinite(taste.scores[shown])]
+        activity = PRIORS.activity * (profile.traits.activity - 1)
+        logits.append(taste.watch_logits(shown) + layout[: shown.size] + activity)
+    if not logits:
+        return 0.0
+    everything = np.concatenate(logits)
+    low, high = -30.0, 30.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if float(_sigmoid(everything + middle).mean()) > click_rate:
+            high = middle
+        else:
+            low = middle
+    return (low + high) / 2
 
 
 def _training_pages(

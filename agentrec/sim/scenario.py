@@ -42,6 +42,12 @@ class UsersSpec(_Strict):
     taste_model: str = "ease"
     memory_size: int = Field(20, ge=1, le=500)
     reflect_every: int = Field(5, ge=1)
+    click_rate: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="share of shown items users watch, set on the taste model's own pages (unset: as calibrated)",
+    )
 
 
 class LlmSpec(_Strict):
@@ -60,7 +66,8 @@ class LlmSpec(_Strict):
         return redact_url(api_base)
 
 
-LATER_FIDELITY_KEYS = ("protocols", "ratios")
+# Keys added after runs were made, per section: at their defaults they change no fingerprint.
+LATER_KEYS = {"fidelity": ("protocols", "ratios"), "users": ("click_rate",)}
 
 
 class FidelitySpec(_Strict):
@@ -174,9 +181,10 @@ class Scenario(_Strict):
         for section in OPTIONAL_SECTIONS:
             if settings[section] == defaults[section]:
                 del settings[section]
-        for key in LATER_FIDELITY_KEYS:  # keys added after runs were made: at their defaults they change nothing
-            if settings["fidelity"][key] == defaults["fidelity"][key]:
-                del settings["fidelity"][key]
+        for section, keys in LATER_KEYS.items():
+            for key in keys:
+                if settings[section][key] == defaults[section][key]:
+                    del settings[section][key]
         payload = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

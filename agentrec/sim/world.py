@@ -328,6 +328,9 @@ def cached_calibration(
     """A calibration is fixed by the data, split, taste model and page size: fit it once per state home."""
     # "mf": the rating line corrects a biased MF (before: the biases), so older calibrations do not apply
     key = f"{dataset_key}-{split_name}-{scenario.users.taste_model}-neg{scenario.fidelity.negatives}-mf"
+    click_rate = scenario.users.click_rate
+    if click_rate is not None:  # the base rate is read on sessions of the scenario's pages
+        key += f"-ctr{click_rate:g}-pages{scenario.pages}x{scenario.page_size}"
     path = state_dir("sim", "calibrations") / f"{key}.json"
     if path.is_file():
         return Calibration.model_validate_json(path.read_text())
@@ -337,6 +340,9 @@ def cached_calibration(
         lambda data, tag: fit_scorer(scenario, data, dataset_key, f"{split_name}-{tag}"),
         scenario.seed,
         scenario.fidelity.negatives,
+        click_rate,
+        scenario.pages,
+        scenario.page_size,
     )
     write_atomically(path, calibration.model_dump_json(indent=2))
     return calibration

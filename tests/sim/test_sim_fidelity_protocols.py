@@ -72,3 +72,21 @@ def test_simulate_with_the_protocols_reports_them_beside_the_baselines(
     assert (result.run_dir / "report" / "macro.png").is_file()
     # one held-out item per page against m never-watched ones: every page has 1 + m cases
     assert fidelity["discrimination"]["1:9"]["cases"] == 10 * fidelity["discrimination"]["1:1"]["cases"] / 2
+
+
+@pytest.mark.realdata
+def test_a_click_rate_sets_how_often_users_watch_and_leaves_which_they_choose(ml100k: Path, tmp_path: Path) -> None:
+    rates = {}
+    for name, line in (("eager", ""), ("low", "click_rate = 0.15"), ("high", "click_rate = 0.6")):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(
+            f'name = "{name}"\ndataset = "{ml100k}"\nseed = 2\npages = 2\n[users]\ncount = 120\n'
+            f'choice_model = "statistical"\n{line}\n[fidelity]\ntemporal = false\n'
+            '[[arms]]\nname = "ease"\nrecommender = "ease"\n'
+        )
+        summary = run_simulation(path, RunOptions(runs_root=tmp_path / "runs")).summary
+        rates[name] = (summary.metrics.ctr, summary.fidelity.choice_agreement)
+    assert rates["low"][0] < rates["high"][0] < rates["eager"][0]
+    assert 0.08 < rates["low"][0] < 0.3 and 0.45 < rates["high"][0] < 0.8, rates
+    # a shared shift of every item's log-odds changes no page's likeliest item
+    assert rates["low"][1] == rates["high"][1] == rates["eager"][1]
