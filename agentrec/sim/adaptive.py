@@ -35,7 +35,7 @@ from agentrec.recsys.base import top_k_indices
 from agentrec.recsys.factors import FactorModel
 from agentrec.recsys.faiss_index import l2_normalise
 from agentrec.recsys.model_store import ModelStore
-from agentrec.recsys.registry import make_model
+from agentrec.recsys.registry import make_model, model_class
 from agentrec.sim.recommenders import ArmContext, CFArm, Shown
 from agentrec.sim.scenario import ArmSpec
 
@@ -75,6 +75,10 @@ def adaptive_params(spec: ArmSpec) -> ThompsonParams | ReloopParams:
         raise ConfigError(f"arm {spec.name!r}: params.{where}: {first['msg']}") from None
     for name in (params.vectors, getattr(params, "base", params.vectors)):
         make_model(name)  # an unknown model name is a ConfigError before any data is loaded
+    if not issubclass(model_class(params.vectors), FactorModel):
+        raise ConfigError(
+            f"arm {spec.name!r}: params.vectors: {params.vectors!r} has no item vectors; use a factor model (als, bpr)"
+        )
     return params
 
 
@@ -88,8 +92,8 @@ def make_adaptive_arm(spec: ArmSpec, context: ArmContext) -> ThompsonArm | Reloo
 def factor_model(name: str, context: ArmContext) -> FactorModel:
     """A factor model fitted on the users' training data (once per state home, then loaded)."""
     model, _ = ModelStore().fit_or_load(make_model(name), context.train, None, context.dataset_key, context.split_name)
-    if not isinstance(model, FactorModel):
-        raise ConfigError(f"{name!r} has no item vectors; use a factor model such as 'als' or 'bpr'")
+    if not isinstance(model, FactorModel):  # adaptive_params refuses such a name before any data is loaded
+        raise ConfigError(f"{name!r} has no item vectors; use a factor model (als, bpr)")
     return model
 
 

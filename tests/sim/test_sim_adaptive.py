@@ -74,7 +74,8 @@ def test_rows_are_grouped_by_user_in_their_order() -> None:
     ("recommender", "params", "fragment"),
     [
         ("thompson", {"exploration": -1}, "exploration"),
-        ("thompson", {"vectors": "ease"}, None),  # a known model: refused only once it is seen to lack vectors
+        ("thompson", {"vectors": "ease"}, "no item vectors"),
+        ("reloop", {"base": "itemknn", "vectors": "bpr"}, None),
         ("reloop", {"memory": 0}, "memory"),
         ("reloop", {"bogus": 1}, "bogus"),
     ],
