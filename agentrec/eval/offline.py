@@ -79,9 +79,7 @@ def test_set(split: Split) -> TestSet:
     users_sorted = split.test.user[order]
     users, starts = np.unique(users_sorted, return_index=True)
     relevant = np.split(split.test.item[order], starts[1:]) if len(users) else []
-    return TestSet(
-        users.astype(np.int64), [r.astype(np.int64) for r in relevant], split.train_and_valid()
-    )
+    return TestSet(users.astype(np.int64), [r.astype(np.int64) for r in relevant], split.train_and_valid())
 
 
 def evaluate_models(
@@ -93,12 +91,14 @@ def evaluate_models(
     model_params: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
     weighting: Weighting = "none",
+    propensity: npt.NDArray[np.float64] | None = None,
 ) -> tuple[Split, list[ModelEvaluation]]:
     """Fit (or load) each model, rank all items for every test user, and score the lists.
 
     ``protocol`` ``auto`` is the dataset's given split when it has one, else ``loo``;
     ``split.name`` says which ran. ``weighting`` ``ips`` weights the accuracy metrics by
-    inverse popularity propensity (``agentrec.eval.weighting``).
+    inverse propensity (``agentrec.eval.weighting``): ``propensity`` per item when given
+    (say, the logging system's exposure), else from training popularity.
     """
     notify = progress or (lambda message: None)
     protocol = resolve_protocol(store, protocol)
@@ -113,21 +113,18 @@ def evaluate_models(
     _check_cutoff(k, split.train.n_items)
     context = _Context.from_store(store, split, tests)
     if weighting == "ips":
-        context.weights = user_weights(tests.relevant, popularity_propensity(context.popularity))
+        chosen = propensity if propensity is not None else popularity_propensity(context.popularity)
+        context.weights = user_weights(tests.relevant, chosen)
     results = []
     for name in model_names:
         notify(f"{name}: fitting")
-        model, fit_seconds, loaded = _fitted(
-            store, split, name, (model_params or {}).get(name, {}), protocol
-        )
+        model, fit_seconds, loaded = _fitted(store, split, name, (model_params or {}).get(name, {}), protocol)
         notify(f"{name}: ranking {len(tests.users):,} users")
         started = time.perf_counter()
         model.set_history(tests.history)
         recommended = model.recommend_many(tests.users, k, exclude_seen=True)
         score_seconds = time.perf_counter() - started
-        results.append(
-            context.score(name, model, recommended, k, fit_seconds, score_seconds, loaded, seed)
-        )
+        results.append(context.score(name, model, recommended, k, fit_seconds, score_seconds, loaded, seed))
     return split, results
 
 
@@ -146,13 +143,9 @@ def _fitted(
     dataset_key = store.key
     started = time.perf_counter()
     if protocol == "given":
-        model, loaded = ModelStore().fit_or_load(
-            model, split.train_and_valid(), None, dataset_key, split.name
-        )
+        model, loaded = ModelStore().fit_or_load(model, split.train_and_valid(), None, dataset_key, split.name)
     else:
-        model, loaded = ModelStore().fit_or_load(
-            model, split.train, split.valid, dataset_key, split.name
-        )
+        model, loaded = ModelStore().fit_or_load(model, split.train, split.valid, dataset_key, split.name)
     return model, time.perf_counter() - started, loaded
 
 
@@ -194,6 +187,4 @@ class _Context:
         per_user |= beyond
         ci = metric_cis(per_user, seed=seed)
         config = model.config.model_dump(mode="json")
-        return ModelEvaluation(
-            name, metrics, ci, per_user, fit_seconds, score_seconds, loaded, config
-        )
+        return ModelEvaluation(name, metrics, ci, per_user, fit_seconds, score_seconds, loaded, config)

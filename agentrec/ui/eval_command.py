@@ -43,6 +43,13 @@ def evaluate(
             "their held-out item (popularity ** 0.5, self-normalised), so popular items stop inflating accuracy."
         ),
     ] = WeightingChoice.none,
+    propensities: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --weighting ips: a CSV of item_id,exposure (how often the logging system showed each "
+            "item) to use as propensities instead of popularity.",
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full results here.")] = None,
     plot: Annotated[
         Path | None,
@@ -63,13 +70,21 @@ def evaluate(
     for name in names:
         model_class(name)  # fails fast, with the list of known models
     chosen: Weighting = "ips" if weighting == WeightingChoice.ips else "none"
-    results, payload = run_evaluation(dataset, names, protocol.value, k, seed, chosen)
+    if propensities is not None and chosen != "ips":
+        raise ConfigError("--propensities weights users by exposure: add --weighting ips")
+    results, payload = run_evaluation(dataset, names, protocol.value, k, seed, chosen, propensities)
     render_results(results, k, payload["users_evaluated"], dataset, payload["protocol"])
     _write_outputs(results, payload, k, json_out, plot)
 
 
 def run_evaluation(
-    dataset: str, names: list[str], protocol: str, k: int, seed: int, weighting: Weighting = "none"
+    dataset: str,
+    names: list[str],
+    protocol: str,
+    k: int,
+    seed: int,
+    weighting: Weighting = "none",
+    propensities: Path | None = None,
 ) -> tuple[list[ModelEvaluation], dict[str, Any]]:
     """Evaluate ``names`` on ``dataset`` with a spinner; return results and the JSON payload.
 
@@ -80,6 +95,7 @@ def run_evaluation(
     from agentrec.data.protocols import resolve_protocol
     from agentrec.data.store import open_dataset
     from agentrec.eval.offline import evaluate_models
+    from agentrec.eval.weighting import read_propensities
     from agentrec.recsys.threads import pin_threads
     from agentrec.ui.console import stdout
 
@@ -87,8 +103,16 @@ def run_evaluation(
     with stdout.status(f"opening {dataset}...") as status:
         store = open_dataset(dataset)
         protocol = resolve_protocol(store, protocol)
+        exposure = read_propensities(propensities, store.interactions().items) if propensities else None
         split, results = evaluate_models(
-            store, names, protocol, k, seed, progress=lambda m: status.update(m), weighting=weighting
+            store,
+            names,
+            protocol,
+            k,
+            seed,
+            progress=lambda m: status.update(m),
+            weighting=weighting,
+            propensity=exposure,
         )
     payload = {
         "dataset": store.name,
@@ -96,6 +120,7 @@ def run_evaluation(
         "split": split.name,
         "k": k,
         "weighting": weighting,
+        "propensities": "none" if weighting == "none" else str(propensities) if propensities else "popularity",
         "users_evaluated": len(np.unique(split.test.user)) if len(split.test) else 0,
         "models": {r.name: r.as_json() for r in results},
     }

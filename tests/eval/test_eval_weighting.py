@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agentrec.core.errors import DataError
+from agentrec.data.interactions import Vocabulary
 from agentrec.data.store import open_dataset
 from agentrec.eval.offline import evaluate_models
-from agentrec.eval.weighting import popularity_propensity, self_normalised, user_weights
+from agentrec.eval.weighting import popularity_propensity, read_propensities, self_normalised, user_weights
 
 
 def test_propensity_follows_popularity_and_gives_unseen_items_the_least_seen() -> None:
@@ -70,3 +72,37 @@ def test_the_cli_says_which_weighting_ran_and_refuses_an_unknown_one(tmp_path: P
     assert (
         refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
     )
+
+
+def test_exposure_propensities_are_read_scaled_and_floored(tmp_path: Path) -> None:
+    items = Vocabulary(np.array(["a", "b", "c", "d"]))
+    path = tmp_path / "exposure.csv"
+    path.write_text("item_id,exposure\na,200\nb,50\n\nd,20\n")
+    assert read_propensities(path, items).tolist() == [1.0, 0.25, 0.1, 0.1]  # c: left out, the least's value
+    for bad, fragment in (("a,-1\n", "number >= 0"), ("z,3\n", "unknown item id 'z'"), ("a,0\n", "above 0")):
+        path.write_text(bad)
+        with pytest.raises(DataError, match=fragment):
+            read_propensities(path, items)
+
+
+def test_the_cli_weights_by_a_given_exposure_and_needs_ips_for_it(tmp_path: Path) -> None:
+    folder = str(skewed_folder(tmp_path / "exposed"))
+    exposure = tmp_path / "exposure.csv"
+    # the logging system showed the rare items as often as the popular ones
+    exposure.write_text("".join(f"i{item},10\n" for item in range(40)))
+    out = tmp_path / "eval.json"
+    args = ("eval", folder, "--models", "mostpop", "--k", "5", "--weighting", "ips")
+    result = run_cli(*args, "--propensities", str(exposure), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(out.read_text())
+    assert payload["propensities"] == str(exposure)
+    popularity = tmp_path / "popularity.json"
+    assert run_cli(*args, "--json", str(popularity)).returncode == 0
+    naive = tmp_path / "naive.json"
+    assert run_cli("eval", folder, "--models", "mostpop", "--k", "5", "--json", str(naive)).returncode == 0
+    hit = lambda path: json.loads(path.read_text())["models"]["mostpop"]["metrics"]["hit@5"]  # noqa: E731
+    assert hit(out) == pytest.approx(hit(naive))  # equal exposure: every user weighs the same
+    assert hit(popularity) < hit(naive)
+    refused = run_cli("eval", folder, "--models", "mostpop", "--propensities", str(exposure))
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and "--weighting ips" in lines[0]
