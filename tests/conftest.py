@@ -78,6 +78,7 @@ REAL_DATASETS = {
     "ml-100k": ("u.data", "u.item"),
     "ml-latest-small": ("ratings.csv", "movies.csv"),
     "ml-1m-implicit": ("train.txt", "test.txt"),
+    "geobench": ("stsdata_cameras.jsonl", "ragdoll_cordless_drill.jsonl"),
 }
 
 

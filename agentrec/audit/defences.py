@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeGuard
 
-from agentrec.audit.catalog import NAME_FIELD, Catalog, Product
+from agentrec.audit.catalog import Catalog, Product
 from agentrec.audit.perplexity import PerplexityCalibration, PerplexityScorer
 from agentrec.audit.recommender import AuditedRecommender
 from agentrec.core.errors import ConfigError
@@ -81,7 +81,7 @@ class PerplexityDefence(NoDefence):
         """Flagged products keep only their name."""
         for index, product in enumerate(catalog.products):
             if self.flagged(product):
-                catalog = catalog.replace(index, Product(fields={NAME_FIELD: product.fields[NAME_FIELD]}))
+                catalog = catalog.replace(index, product.name_only())
         return catalog
 
 
@@ -111,10 +111,10 @@ class ParaphraseDefence(NoDefence):
         """Each product with its prose fields paraphrased; the name, numbers and short specs are kept."""
         for index, product in enumerate(catalog.products):
             fields: dict[str, Any] = {
-                key: self.paraphrase(value) if key != NAME_FIELD and _is_prose(value) else value
+                key: self.paraphrase(value) if key != product.name_field and _is_prose(value) else value
                 for key, value in product.fields.items()
             }
-            catalog = catalog.replace(index, Product(fields=fields))
+            catalog = catalog.replace(index, product.with_fields(fields))
         return catalog
 
 

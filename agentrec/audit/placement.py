@@ -1,8 +1,10 @@
 """Where the strategic text sequence (STS) goes inside the target product.
 
-The paper appends the STS to the target's last field; ``StsPlacement`` makes
-the field and the position configurable (``replace`` lets a fluent rewrite
-stand in for the whole field).
+The paper appends the STS to the target's last field; here the default is the
+last field holding text (the same field in the paper's catalogs, and never a
+price or a rating). ``StsPlacement`` makes the field (``--text-field``) and the
+position configurable (``replace`` lets a fluent rewrite stand in for the whole
+field).
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ class StsPlacement(BaseModel):
     position: StsPosition = "end"
 
     def field_of(self, product: Product) -> str:
-        """The field of ``product`` the STS goes into."""
+        """The field of ``product`` the STS goes into: the one named, else its last text field."""
         if self.field is None:
-            return list(product.fields)[-1]
+            texts = product.text_fields()
+            if not texts:
+                fields = ", ".join(product.fields)
+                raise CatalogError(
+                    f"product {product.name!r} has no text field besides its name (fields: {fields});"
+                    " name one with --text-field"
+                )
+            return texts[-1]
         if self.field not in product.fields:
             fields = ", ".join(product.fields)
-            raise CatalogError(f"product {product.name!r} has no field {self.field!r}; fields: {fields}")
+            raise CatalogError(f"unknown --text-field {self.field!r}: product {product.name!r} has {fields}")
         return self.field
 
     def insert(self, product: Product, sts: str) -> Product:

@@ -27,12 +27,12 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentrec.audit.catalog import ProductOrder
+from agentrec.audit.catalog import Product, ProductOrder
 from agentrec.audit.optimizers import (
     OptimizationResult,
     OptimizationStep,
@@ -151,7 +151,7 @@ class RewriteRun:
         count = config.orders or problem.score_orders
         self.orders: list[ProductOrder] = problem.sample_orders(count, np.random.default_rng(seed))
         product = problem.catalog.product(problem.target)
-        self.field = _rewritten_field(config.field, product.fields, problem.placement)
+        self.field = _rewritten_field(config.field, product, problem.placement)
         self.placement = StsPlacement(field=self.field, position="replace")
         self.use_logprob = problem.recommender.supports_logprob and (
             config.feedback == "logprob" or config.logprob_ties
@@ -302,14 +302,15 @@ class RewriteRun:
         )
 
 
-def _rewritten_field(configured: str | None, fields: dict[str, Any], placement: StsPlacement) -> str:
+def _rewritten_field(configured: str | None, product: Product, placement: StsPlacement) -> str:
+    fields = product.fields
     if configured is not None:
         if configured not in fields:
             raise ConfigError(f"rewrite field {configured!r} is not a field of the target; fields: {', '.join(fields)}")
         return configured
     if DESCRIPTION_FIELD in fields:
         return DESCRIPTION_FIELD
-    return placement.field if placement.field in fields and placement.field else list(fields)[-1]
+    return placement.field_of(product)
 
 
 def _feedback_text(candidate: RewriteCandidate, count: int) -> str:

@@ -61,7 +61,8 @@ class AuditOptions(BaseModel):
     request: str | None = None
     prefill: bool = True
     max_tokens: int = DEFAULT_MAX_TOKENS
-    field: str | None = None
+    field: str | None = None  # --text-field: where the STS goes (unset: the target's last text field)
+    name_field: str | None = None  # --name-field (unset: guessed from the catalog)
     position: StsPosition = "end"
     cache: CacheMode = "on"
     score_orders: int = DEFAULT_SCORE_ORDERS
@@ -91,7 +92,7 @@ class AuditResult:
 
 def _check(options: AuditOptions) -> tuple[Catalog, str, StsPlacement]:
     """Fail fast on bad input, before any model is loaded."""
-    catalog = load_catalog(options.catalog)
+    catalog = load_catalog(options.catalog, options.name_field)
     target = catalog.product(options.target).name
     placement = StsPlacement(field=options.field, position=options.position)
     placement.field_of(catalog.product(target))

@@ -43,7 +43,16 @@ def audit(
     request: Annotated[str | None, typer.Option(help="The user's request (default: from the catalog name).")] = None,
     prefill: Annotated[bool, typer.Option(help="Start the assistant's reply with '1.'.")] = True,
     max_tokens: Annotated[int, typer.Option(min=1, help="Reply length cap of the recommender.")] = 256,
-    field: Annotated[str | None, typer.Option(help="Field of the target the STS goes into (default: last).")] = None,
+    field: Annotated[
+        str | None,
+        typer.Option(
+            "--text-field", "--field", help="Field of the target the STS goes into (default: its last text field)."
+        ),
+    ] = None,
+    name_field: Annotated[
+        str | None,
+        typer.Option(help="The products' name field (default: Name, else name, title, product_name or product)."),
+    ] = None,
     position: Annotated[
         PositionChoice, typer.Option(help="end | start | replace (within the field).")
     ] = PositionChoice.end,
@@ -81,7 +90,8 @@ def audit(
     options = AuditOptions(
         catalog=catalog, target=target, optimizer=optimizer, iters=iters, evals=evals, defence=defence,
         llm=llm, api_base=api_base, seed=seed, sts=sts, request=request, prefill=prefill,
-        max_tokens=max_tokens, field=field, position=position.value, cache=cache.value, score_orders=score_orders,
+        max_tokens=max_tokens, field=field, name_field=name_field, position=position.value, cache=cache.value,
+        score_orders=score_orders,
         optimizer_options=_parse_options(option or []), workers=workers, backend=backend.value,
         concurrency=concurrency,
     )  # fmt: skip

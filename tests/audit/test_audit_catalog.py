@@ -86,3 +86,19 @@ def test_orders_must_be_permutations(tmp_path: Path) -> None:
     assert [p.name for p in catalog.ordered((1, 0))] == ["B", "A"]
     with pytest.raises(ValueError, match="not a permutation"):
         catalog.ordered((0, 0))
+
+
+def test_the_name_field_is_guessed_or_given(tmp_path: Path) -> None:
+    geobench = load_catalog(
+        write(tmp_path, '{"Name": "Cam A", "Natural": "a camera"}', '{"Name": "Cam B", "Natural": "b"}')
+    )
+    assert geobench.names == ["Cam A", "Cam B"]
+    titled = load_catalog(write(tmp_path, '{"title": "Drill", "text": "drills"}', '{"title": "Saw", "text": "saws"}'))
+    assert titled.names == ["Drill", "Saw"] and titled.products[0].name_field == "title"
+    assert titled.products[0].with_field("text", "new").name == "Drill"
+    given = load_catalog(write(tmp_path, '{"title": "x", "model": "M1"}', '{"title": "y", "model": "M2"}'), "model")
+    assert given.names == ["M1", "M2"]
+    with pytest.raises(CatalogError, match=r":1: no name field .*fields: sku, text; name it with --name-field"):
+        load_catalog(write(tmp_path, '{"sku": "1", "text": "t"}'))
+    with pytest.raises(CatalogError, match=r':2: missing or empty "model"'):
+        load_catalog(write(tmp_path, '{"model": "M1"}', '{"title": "no model"}'), "model")

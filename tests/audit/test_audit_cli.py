@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from agentrec.audit.catalog import load_catalog
 from tests.audit.conftest import CATALOGS
+from tests.conftest import real_dataset
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -38,6 +40,23 @@ def test_malformed_catalog(tmp_path: Path) -> None:
     assert_one_line_error(run(str(catalog), "--target", "A"), f"{catalog}:2", "malformed JSON")
 
 
+def test_catalog_without_a_name_field(tmp_path: Path) -> None:
+    catalog = tmp_path / "shop.jsonl"
+    catalog.write_text('{"sku": "A1", "text": "a"}\n{"sku": "B2", "text": "b"}\n')
+    assert_one_line_error(run(str(catalog), "--target", "A1"), f"{catalog}:1", "no name field", "--name-field")
+    named = run(str(catalog), "--target", "A1", "--name-field", "sku", "--text-field", "Colour")
+    assert_one_line_error(named, "unknown --text-field 'Colour'")
+
+
+@pytest.mark.realdata
+def test_geobench_catalogs_read_as_they_are() -> None:
+    folder = real_dataset("geobench")
+    for name in ("stsdata_cameras", "ragdoll_cordless_drill"):
+        catalog = load_catalog(folder / f"{name}.jsonl")
+        assert len(catalog.products) >= 5 and catalog.products[0].name_field == "Name"
+        assert catalog.products[0].text_fields() == ["Natural"]
+
+
 def test_target_not_in_catalog() -> None:
     catalog = CATALOGS / "coffee_machines.jsonl"
     assert_one_line_error(run(str(catalog), "--target", "Moka Pot"), "target 'Moka Pot' is not in catalog")
@@ -48,7 +67,9 @@ def test_target_not_in_catalog() -> None:
     [
         (("--defence", "prayer"), "unknown defence 'prayer'"),
         (("--optimizer", "annealing"), "unknown optimizer 'annealing'"),
-        (("--field", "Colour"), "has no field 'Colour'"),
+        (("--field", "Colour"), "unknown --text-field 'Colour'"),
+        (("--text-field", "Colour"), "unknown --text-field 'Colour'"),
+        (("--name-field", "Title"), 'missing or empty "Title"'),
         (("--option", "oops"), "--option takes KEY=VALUE"),
         # --position middle and --workers 0 are typer's usage errors now: tests/ui/test_cli_edges.py
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentrec.audit.catalog import Catalog, CatalogError
+from agentrec.audit.catalog import Catalog, CatalogError, Product
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 
 
@@ -33,5 +33,12 @@ def test_configurable_field_and_position(coffee: Catalog, placement: StsPlacemen
 
 def test_empty_sts_changes_nothing_and_unknown_field_fails(coffee: Catalog) -> None:
     assert catalog_with_sts(coffee, "ColdBrew Master", "") == coffee
-    with pytest.raises(CatalogError, match="has no field 'Colour'"):
+    with pytest.raises(CatalogError, match="unknown --text-field 'Colour'"):
         catalog_with_sts(coffee, "ColdBrew Master", "x", StsPlacement(field="Colour"))
+
+
+def test_the_default_field_is_the_last_one_holding_text() -> None:
+    product = Product(fields={"Name": "A", "Blurb": "fine", "Price": 10, "Rating": 4.5})
+    assert StsPlacement().field_of(product) == "Blurb"
+    with pytest.raises(CatalogError, match=r"no text field besides its name.*--text-field"):
+        StsPlacement().field_of(Product(fields={"Name": "A", "Price": 10}))
