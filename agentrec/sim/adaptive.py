@@ -198,10 +198,10 @@ class ReloopArm:
         if self.memory is None or user not in self.base.scores or self.base.model is None:
             return self.base.recommend(user, n)  # no memory yet: exactly the base model's list
         allowed = np.flatnonzero(self.base.model.allowed_items(user))
-        standardised = self.standardised(user)[allowed]
-        candidates = allowed[top_k_indices(standardised, self.params.candidates)]
+        standardised = self.standardised(user)
+        candidates = allowed[top_k_indices(standardised[allowed], self.params.candidates)]
         intercept, slope = self.link
-        probability = sigmoid(intercept + slope * self.standardised(user)[candidates])
+        probability = sigmoid(intercept + slope * standardised[candidates])
         corrected = probability + self.params.strength * self.correction(user, candidates)
         return [int(candidates[i]) for i in top_k_indices(corrected, n)]
 
