@@ -41,6 +41,15 @@ class PairedSetup:
     target: str
     sts: str
     placement: StsPlacement = field(default_factory=StsPlacement)
+    # Other attackers' sequences, planted in the "after" half too (``--targets``: everyone attacks at once).
+    rivals: tuple[tuple[str, str, StsPlacement], ...] = ()
+
+    def planted_catalog(self) -> Catalog:
+        """The catalog of the "after" half: this target's STS and every rival's planted."""
+        planted = catalog_with_sts(self.catalog, self.target, self.sts, self.placement)
+        for rival, sts, placement in self.rivals:
+            planted = catalog_with_sts(planted, rival, sts, placement)
+        return planted
 
 
 def evaluation_orders(size: int, evals: int, seed: int) -> list[ProductOrder]:
@@ -73,7 +82,7 @@ def paired_rank_evaluation(
     defence = defence or NoDefence()
     target = setup.catalog.product(setup.target).name
     clean = defence.protect(setup.catalog)
-    planted = defence.protect(catalog_with_sts(setup.catalog, target, setup.sts, setup.placement))
+    planted = defence.protect(setup.planted_catalog())
     audited = defence.recommender(recommender)
     orders = evaluation_orders(len(setup.catalog.products), evals, seed)
     in_flight = parallelism.concurrency if parallelism is not None else 1

@@ -49,7 +49,8 @@ class AuditOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     catalog: Path
-    target: str
+    target: str = ""  # --target; empty when --targets names several attackers
+    targets: tuple[str, ...] = ()  # --targets A,B,C: several attackers at once (multi_attack.py)
     optimizer: str = "random"
     iters: int = 50
     evals: int = 200
@@ -90,7 +91,7 @@ class AuditResult:
     defended: dict[str, list[PairOutcome]] = field(default_factory=dict)
 
 
-def _check(options: AuditOptions) -> tuple[Catalog, str, StsPlacement]:
+def check_options(options: AuditOptions) -> tuple[Catalog, str, StsPlacement]:
     """Fail fast on bad input, before any model is loaded."""
     catalog = load_catalog(options.catalog, options.name_field)
     target = catalog.product(options.target).name
@@ -121,7 +122,7 @@ def build_recommender(options: AuditOptions, catalog: Catalog) -> AuditedRecomme
     return AuditedRecommender(chat, prompt, max_tokens=options.max_tokens)
 
 
-def _optimise(
+def optimise(
     options: AuditOptions, problem: StsProblem, progress: AuditProgress
 ) -> tuple[str, StsPlacement, OptimizationResult | None]:
     if options.sts is not None:
@@ -132,7 +133,7 @@ def _optimise(
     return result.best_sts, result.placement, result
 
 
-def _evaluate(
+def evaluate_pairs(
     setup: PairedSetup,
     recommender: AuditedRecommender,
     options: AuditOptions,
@@ -153,17 +154,17 @@ def _call_counts(recommender: AuditedRecommender) -> tuple[int, int]:
 def run_audit(options: AuditOptions, progress: AuditProgress | None = None) -> AuditResult:
     """Run the audit ``options`` describe and return its report (CLI contract keys)."""
     progress = progress or AuditProgress()
-    catalog, target, placement = _check(options)
+    catalog, target, placement = check_options(options)
     forget_gates()  # this run's provider counts and budget start from nothing
     recommender = build_recommender(options, catalog)
     problem = StsProblem(
         catalog, target, recommender, placement, score_orders=options.score_orders, concurrency=options.concurrency
     )
-    sts, placement, optimization = _optimise(options, problem, progress)
+    sts, placement, optimization = optimise(options, problem, progress)
     setup = PairedSetup(catalog, target, sts, placement)
     calls_before = _call_counts(recommender)
     started = time.perf_counter()
-    outcomes = _evaluate(setup, recommender, options, "pairs evaluated", progress)
+    outcomes = evaluate_pairs(setup, recommender, options, "pairs evaluated", progress)
     eval_seconds = time.perf_counter() - started
     calls_after = _call_counts(recommender)
     timing = _timing(eval_seconds, calls_before, calls_after, options.evals)
@@ -172,7 +173,7 @@ def run_audit(options: AuditOptions, progress: AuditProgress | None = None) -> A
     if options.defence != "none":
         defence = build_defence(options.defence, recommender, catalog, progress.on_phase)
         label = f"pairs evaluated with {options.defence}"
-        defended[options.defence] = _evaluate(setup, recommender, options, label, progress, defence)
+        defended[options.defence] = evaluate_pairs(setup, recommender, options, label, progress, defence)
         summary = summarise_pairs(defended[options.defence], len(catalog.products), options.seed)
         details = defence_details(defence, setup, optimization)
         defences[options.defence] = DefenceResult(**dict(summary), details=details)

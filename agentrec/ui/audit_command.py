@@ -24,13 +24,20 @@ if TYPE_CHECKING:
     from agentrec.audit.optimizers import OptimizationStep
     from agentrec.audit.pair_workers import PairProgress
     from agentrec.audit.results import AuditReport, PairSummary
-    from agentrec.audit.run import AuditResult
+    from agentrec.audit.run import AuditOptions, AuditResult
 
 
 def audit(
     catalog: Annotated[Path, typer.Argument(help="A JSONL catalog, one product per line (see catalogs/).")],
-    target: Annotated[str, typer.Option(help="Name of the product the STS promotes.")],
-    optimizer: Annotated[str, typer.Option(help="random | rewrite | gcg.")] = "random",
+    target: Annotated[str | None, typer.Option(help="Name of the product the STS promotes.")] = None,
+    targets: Annotated[
+        str | None,
+        typer.Option(
+            help="Several attackers at once, comma-separated (A,B,C): each optimises its own sequence, and each is"
+            " measured attacking alone and with all the others attacking too (instead of --target)."
+        ),
+    ] = None,
+    optimizer: Annotated[str, typer.Option(help="random | rewrite | gcg | stealth.")] = "random",
     iters: Annotated[int, typer.Option(min=0, help="Optimiser budget in iterations.")] = 50,
     evals: Annotated[int, typer.Option(min=1, help="Paired runs (random product orders, clean vs STS).")] = 200,
     defence: Annotated[str, typer.Option(help="none | perplexity | paraphrase | sandwich.")] = "none",
@@ -82,13 +89,17 @@ def audit(
 
     The recommender under audit is the paper's prompt-only recommender on any
     --llm. The report folder holds audit.json, the rank distribution before and
-    after, the advantage bars and a Markdown summary.
+    after, the advantage bars and a Markdown summary. With --targets, several
+    sellers attack at once; the folder holds each attacker's ranks clean, alone
+    and together (attackers.png).
     """
     from agentrec.audit.run import AuditOptions, AuditProgress, run_audit
     from agentrec.llm.pacing import limits_of_this_run
 
+    names = _attackers(target, targets)
     options = AuditOptions(
-        catalog=catalog, target=target, optimizer=optimizer, iters=iters, evals=evals, defence=defence,
+        catalog=catalog, target=names[0] if targets is None else "", targets=() if targets is None else names,
+        optimizer=optimizer, iters=iters, evals=evals, defence=defence,
         llm=llm, api_base=api_base, seed=seed, sts=sts, request=request, prefill=prefill,
         max_tokens=max_tokens, field=field, name_field=name_field, position=position.value, cache=cache.value,
         score_orders=score_orders,
@@ -96,10 +107,48 @@ def audit(
         concurrency=concurrency,
     )  # fmt: skip
     limits = run_limits_for(concurrency, workers if concurrency == 1 else 1, rpm, tpm, max_cost, price_in, price_out)
+    if options.targets:
+        _several_attackers(options, limits, report, json_out)
+        return
     with limits_of_this_run(limits), AuditBars(iters) as bars:
         result = run_audit(options, AuditProgress(on_step=bars.step, on_phase=bars.phase))
     render_summary(result.report)
     _write_outputs(result, report, json_out)
+
+
+def _attackers(target: str | None, targets: str | None) -> tuple[str, ...]:
+    from agentrec.core.errors import ConfigError
+
+    if (target is None) == (targets is None):
+        raise ConfigError("give one of --target NAME or --targets A,B,C")
+    if targets is None:
+        return (str(target),)
+    names = tuple(name.strip() for name in targets.split(","))
+    if any(not name for name in names):
+        raise ConfigError(f"--targets takes comma-separated product names, got {targets!r}")
+    return names
+
+
+def _several_attackers(options: AuditOptions, limits: Any, report: Path | None, json_out: Path | None) -> None:
+    from agentrec.audit.multi_attack import run_multi_attack
+    from agentrec.audit.multi_attack_report import markdown_summary, write_multi_report
+    from agentrec.audit.run import AuditProgress
+    from agentrec.core.paths import state_dir
+    from agentrec.llm import run_usage
+    from agentrec.llm.pacing import limits_of_this_run
+    from agentrec.ui.console import stderr, stdout, write_json
+
+    with limits_of_this_run(limits), AuditBars(options.iters * len(options.targets)) as bars:
+        result = run_multi_attack(options, AuditProgress(on_step=bars.step, on_phase=bars.phase))
+    stdout.print(markdown_summary(result.report), markup=False, highlight=False)
+    slug = re.sub(r"[^0-9A-Za-z]+", "-", f"{options.catalog.stem}-{len(options.targets)}-attackers").strip("-")
+    default = state_dir("reports", "audit") / f"{slug.lower()}-{options.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder = write_multi_report(result.report, report or default)
+    stderr.print(f"[dim]report in {folder}[/dim]")
+    if json_out is not None:
+        write_json(json_out, result.report.json_data())
+    if run_usage().calls:
+        stderr.print(run_usage().summary(), style="dim", markup=False, highlight=False)
 
 
 def _write_outputs(result: AuditResult, report: Path | None, json_out: Path | None) -> None:
@@ -153,15 +202,18 @@ class AuditBars:
         )  # fmt: skip
         self.bar.__enter__()
         self.optimising: Any = None
+        self.steps_done = 0
         return self
 
     def step(self, step: OptimizationStep) -> None:
         """One optimiser iteration done."""
         if self.optimising is None:
             self.optimising = self.bar.add_task("optimising", total=self.iters, note="")
+        # Counted here, not read from the step: with --targets each attacker's iterations start from 0 again.
+        self.steps_done += 1
         note = f"incumbent {step.best_score:.3f}" + (" (new)" if step.accepted else "")
-        self.bar.update(self.optimising, completed=step.iteration, note=note)
-        self._log(f"optimising: iteration {step.iteration}/{self.iters}, {note}, {step.seconds:.0f} s")
+        self.bar.update(self.optimising, completed=self.steps_done, note=note)
+        self._log(f"optimising: iteration {self.steps_done}/{self.iters}, {note}, {step.seconds:.0f} s")
 
     def _log(self, line: str) -> None:
         # Without a terminal rich draws no bar; long runs (benchmarks in the background) get plain lines.
