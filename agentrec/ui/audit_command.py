@@ -40,7 +40,13 @@ def audit(
     optimizer: Annotated[str, typer.Option(help="random | rewrite | gcg | stealth.")] = "random",
     iters: Annotated[int, typer.Option(min=0, help="Optimiser budget in iterations.")] = 50,
     evals: Annotated[int, typer.Option(min=1, help="Paired runs (random product orders, clean vs STS).")] = 200,
-    defence: Annotated[str, typer.Option(help="none | perplexity | paraphrase | sandwich.")] = "none",
+    defence: Annotated[
+        str,
+        typer.Option(
+            help="none | perplexity | semantic | paraphrase | sandwich, or a comma list applied in turn"
+            " (perplexity,semantic)."
+        ),
+    ] = "none",
     llm: Annotated[str, typer.Option(help="local (default), a .gguf path, or a litellm model name.")] = "local",
     api_base: Annotated[str | None, typer.Option(help="Endpoint of an OpenAI-compatible server.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full result here.")] = None,
