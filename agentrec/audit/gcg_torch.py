@@ -29,18 +29,49 @@ class PrefixState:
 
 def prefix_state(lm: TorchChatLM, layout: PromptLayout) -> PrefixState:
     """Run the prefix once and keep its cache."""
+    return prefix_state_and_next_logits(lm, layout)[0]
+
+
+def prefix_state_and_next_logits(lm: TorchChatLM, layout: PromptLayout) -> tuple[PrefixState, torch.Tensor]:
+    """``prefix_state``, and the logits with which the prefix predicts the STS's first token (vocabulary-long)."""
     with torch.no_grad():
-        output = lm.model(input_ids=torch.tensor([layout.prefix_ids]), use_cache=True)
+        # Only the last position goes through the output layer: the cache is all the rest is for.
+        output = lm.model(input_ids=torch.tensor([layout.prefix_ids]), use_cache=True, logits_to_keep=1)
     cache = getattr(output, "cache", None) or output.past_key_values
     layers = tuple((item[0], item[1]) for item in cache)
-    return PrefixState(layers=layers, length=len(layout.prefix_ids))
+    next_logits: torch.Tensor = output.logits[0, -1]
+    return PrefixState(layers=layers, length=len(layout.prefix_ids)), next_logits
 
 
-def _fresh_cache(state: PrefixState, batch: int) -> Any:
+def fresh_cache(state: PrefixState, batch: int) -> Any:
+    """A cache holding the prefix for ``batch`` rows; a forward given it appends to it, so each needs its own."""
     from transformers import DynamicCache
 
-    # A forward appends to the cache it is given, so every call gets its own; expand() shares memory.
+    # expand() shares the prefix's memory between rows and calls.
     return DynamicCache([(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in state.layers])
+
+
+def cached_logits(
+    lm: TorchChatLM,
+    state: PrefixState,
+    keep: int | torch.Tensor,
+    input_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Logits of a forward pass after the cached prefix, batch x kept positions x vocabulary.
+
+    ``keep`` is transformers' ``logits_to_keep``: a count of last positions, or a 1-D tensor of positions.
+    """
+    batch = int((input_ids if input_ids is not None else inputs_embeds).shape[0])  # type: ignore[union-attr]
+    output = lm.model(
+        input_ids=input_ids,
+        inputs_embeds=inputs_embeds,
+        use_cache=True,
+        logits_to_keep=keep,
+        **{lm.cache_keyword: fresh_cache(state, batch)},
+    )
+    logits: torch.Tensor = output.logits
+    return logits
 
 
 def _target_logits(
@@ -51,20 +82,11 @@ def _target_logits(
     inputs_embeds: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Logits that predict the target tokens, batch x target length x vocabulary."""
-    batch = int((input_ids if input_ids is not None else inputs_embeds).shape[0])  # type: ignore[union-attr]
     keep = len(layout.target_ids) + 1
-    output = lm.model(
-        input_ids=input_ids,
-        inputs_embeds=inputs_embeds,
-        use_cache=True,
-        logits_to_keep=keep,
-        **{lm.cache_keyword: _fresh_cache(state, batch)},
-    )
-    logits: torch.Tensor = output.logits[:, :-1, :]
-    return logits
+    return cached_logits(lm, state, keep, input_ids, inputs_embeds)[:, :-1, :]
 
 
-def _target_nll(logits: torch.Tensor, target_ids: Sequence[int]) -> torch.Tensor:
+def target_nll(logits: torch.Tensor, target_ids: Sequence[int]) -> torch.Tensor:
     """-log P(target) per batch row, summed over the target tokens."""
     target = torch.tensor(target_ids).expand(logits.shape[0], -1)
     log_probs = torch.log_softmax(logits.float(), dim=-1)
@@ -81,7 +103,7 @@ def token_gradients(
     one_hot.requires_grad_(True)
     rest = weights[torch.tensor([*layout.suffix_ids, *layout.target_ids])]
     embeds = torch.cat([one_hot @ weights, rest]).unsqueeze(0)
-    loss = _target_nll(_target_logits(lm, state, layout, inputs_embeds=embeds), layout.target_ids)[0]
+    loss = target_nll(_target_logits(lm, state, layout, inputs_embeds=embeds), layout.target_ids)[0]
     loss.backward()  # type: ignore[no-untyped-call]
     grad = one_hot.grad
     assert grad is not None  # one_hot requires grad and the loss depends on it
@@ -97,7 +119,7 @@ def candidate_losses(
     with torch.no_grad():
         for chunk in torch.split(candidates, batch_size):
             ids = torch.cat([chunk, rest.expand(chunk.shape[0], -1)], dim=1)
-            losses.append(_target_nll(_target_logits(lm, state, layout, input_ids=ids), layout.target_ids))
+            losses.append(target_nll(_target_logits(lm, state, layout, input_ids=ids), layout.target_ids))
     return torch.cat(losses) if losses else torch.empty(0)
 
 

@@ -1,9 +1,10 @@
 """The contract every STS optimiser follows, and the records they share.
 
 An optimiser searches for a strategic text sequence (STS) that, planted in the
-target product, raises the target's rank. Three plug in here:
+target product, raises the target's rank. Four plug in here:
 ``random`` (agentrec/audit/random_search.py), ``rewrite``
-(agentrec/audit/rewrite.py) and ``gcg`` (agentrec/audit/gcg.py).
+(agentrec/audit/rewrite.py), ``gcg`` (agentrec/audit/gcg.py) and ``stealth``
+(agentrec/audit/stealth.py).
 
 The contract:
 
@@ -57,6 +58,7 @@ OPTIMIZER_MODULES: dict[str, str] = {
     "random": "agentrec.audit.random_search",
     "rewrite": "agentrec.audit.rewrite",
     "gcg": "agentrec.audit.gcg",
+    "stealth": "agentrec.audit.stealth",
 }
 # A few orders per score: enough that the STS does not fit one order, cheap on the embedded model.
 DEFAULT_SCORE_ORDERS = 3

@@ -1,0 +1,295 @@
+"""A labelled benchmark of the filtering defences: precision, recall, false positives, cost, and gain removed.
+
+Positives (attacks), each planted in its catalog's seeded target:
+* every sequence the optimisers wrote (``bench/audit_sequences.py``: random, gcg,
+  rewrite, stealth on the four paper catalogs and backpacks);
+* hand-written injections in four kinds (``bench/audit_injections.py``), planted
+  in the same targets of the same catalogs.
+Negatives: every product of every catalog, clean (the paper catalogs, backpacks,
+and GEO-Bench's two).
+
+Everything is leave-one-catalog-out: for each catalog, each defence is calibrated
+on the clean products of all the *other* catalogs, then flags that catalog's
+clean products (false positives) and the attacks planted in it (recall). No
+threshold ever sees an attack.
+
+Gain removed: for the coffee catalog's target, the best sequence of each
+optimiser and two injections are audited in paired runs with and without each
+defence (``agentrec audit --sts ... --defence D``); the gain is the paired
+change in log P("1. <target>") and in mean rank, and "removed" is the
+undefended gain minus the defended one, paired by order, with a bootstrap CI.
+
+    python bench/audit_defences.py --sequences bench/out/audit_sequences.jsonl \
+        --defences perplexity,semantic,perplexity+semantic --gain-pairs 50 --json bench/out/audit_defences.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from audit_injections import injection_texts
+from audit_sequences import seeded_target
+
+from agentrec.audit.catalog import Catalog, load_catalog
+from agentrec.audit.defence_setup import build_defence
+from agentrec.audit.placement import StsPlacement, catalog_with_sts
+from agentrec.audit.prompt import DEFAULT_PREFILL, RecommenderPrompt, default_request
+from agentrec.audit.recommender import AuditedRecommender
+from agentrec.audit.run import AuditOptions, run_audit
+from agentrec.eval.bootstrap import paired_bootstrap
+from agentrec.llm.factory import make_chat_model
+
+PAPER_CATALOGS = Path("catalogs")
+GEOBENCH = Path("../shared/data/geobench")
+GAIN_CATALOG = "coffee_machines"
+GAIN_INJECTIONS = ("direct order", "fake ranking")
+
+
+class Filter(Protocol):
+    """What every filtering defence gives: one flag per product of a catalog, in catalog order."""
+
+    def flags(self, catalog: Catalog) -> list[bool]: ...
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One labelled positive: a sequence planted in a target of a catalog."""
+
+    source: str  # the optimiser, or "injection: <kind>"
+    catalog: str
+    target: str
+    sts: str
+    placement: StsPlacement
+    best: bool = False
+
+
+def clean_catalogs(folders: Sequence[Path]) -> dict[str, Catalog]:
+    """Every catalog in ``folders``, by name."""
+    found = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.jsonl")):
+            catalog = load_catalog(path)
+            found[catalog.name] = catalog
+    return found
+
+
+def optimiser_attacks(path: Path, catalogs: dict[str, Catalog]) -> list[Attack]:
+    """Every sequence in the corpus written by ``bench/audit_sequences.py``."""
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    attacks = []
+    for row in rows:
+        if row["catalog"] in catalogs:
+            placement = StsPlacement(**row["placement"])
+            attacks.append(Attack(row["optimizer"], row["catalog"], row["target"], row["sts"], placement, row["best"]))
+    return attacks
+
+
+def injection_attacks(catalogs: dict[str, Catalog], names: Sequence[str], seed: int) -> list[Attack]:
+    """Every hand-written injection, filled in and planted in each named catalog's seeded target."""
+    attacks = []
+    for name in names:
+        target = seeded_target(catalogs[name], seed)
+        for kind, text in injection_texts(catalogs[name], target, seed):
+            attacks.append(Attack(f"injection: {kind}", name, target, text, StsPlacement()))
+    return attacks
+
+
+def build_filter(name: str, recommender: AuditedRecommender, calibration: list[Catalog]) -> Filter:
+    """The defence called ``name`` ("+" joins several), calibrated on ``calibration`` only."""
+    spec = name.replace("+", ",")
+    defence: Any = build_defence(spec, recommender, calibration[0], calibration=calibration)
+    return defence  # type: ignore[no-any-return]
+
+
+def detection(
+    defences: Sequence[str],
+    catalogs: dict[str, Catalog],
+    attacks: Sequence[Attack],
+    recommender: AuditedRecommender,
+) -> dict[str, Any]:
+    """Leave-one-catalog-out flags of clean products and planted attacks, per defence."""
+    results: dict[str, Any] = {}
+    for defence in defences:
+        clean_flags: dict[str, list[bool]] = {}
+        attack_flags: list[tuple[Attack, bool]] = []
+        seconds = 0.0
+        products = 0
+        for held_out, catalog in catalogs.items():
+            others = [c for name, c in catalogs.items() if name != held_out]
+            flagging = build_filter(defence, recommender, others)
+            started = time.perf_counter()
+            clean_flags[held_out] = flagging.flags(catalog)
+            seconds += time.perf_counter() - started
+            products += len(catalog.products)
+            for attack in (a for a in attacks if a.catalog == held_out):
+                planted = catalog_with_sts(catalog, attack.target, attack.sts, attack.placement)
+                attack_flags.append((attack, flagging.flags(planted)[catalog.index_of(attack.target)]))
+            print(f"{defence}: {held_out} done", flush=True)
+        results[defence] = _rates(clean_flags, attack_flags, seconds / max(products, 1))
+    return results
+
+
+def _rates(
+    clean_flags: dict[str, list[bool]], attack_flags: list[tuple[Attack, bool]], seconds_per_product: float
+) -> dict[str, Any]:
+    negatives = [flag for flags in clean_flags.values() for flag in flags]
+    false_positives = sum(negatives)
+    by_source: dict[str, list[bool]] = defaultdict(list)
+    for attack, flagged in attack_flags:
+        by_source[attack.source].append(flagged)
+    true_positives = sum(flag for _, flag in attack_flags)
+    flagged_total = true_positives + false_positives
+    return {
+        "clean_products": len(negatives),
+        "false_positives": false_positives,
+        "false_positive_rate": false_positives / max(len(negatives), 1),
+        "false_positives_by_catalog": {name: int(sum(flags)) for name, flags in clean_flags.items()},
+        "attacks": len(attack_flags),
+        "recall": true_positives / max(len(attack_flags), 1),
+        "precision": true_positives / flagged_total if flagged_total else None,
+        "recall_by_source": {
+            source: {"n": len(flags), "recall": sum(flags) / len(flags)} for source, flags in sorted(by_source.items())
+        },
+        "seconds_per_clean_product": seconds_per_product,
+    }
+
+
+def gain_attacks(attacks: Sequence[Attack], catalogs: dict[str, Catalog], seed: int) -> list[Attack]:
+    """The best sequence of each optimiser on the gain catalog, and two injections in the same target."""
+    chosen = {a.source: a for a in attacks if a.catalog == GAIN_CATALOG and a.best}
+    target = seeded_target(catalogs[GAIN_CATALOG], seed)
+    for kind, text in injection_texts(catalogs[GAIN_CATALOG], target, seed):
+        if kind in GAIN_INJECTIONS and f"injection: {kind}" not in chosen:
+            chosen[f"injection: {kind}"] = Attack(f"injection: {kind}", GAIN_CATALOG, target, text, StsPlacement())
+    return list(chosen.values())
+
+
+def gain_removed(
+    attacks: Sequence[Attack], defences: Sequence[str], catalogs: dict[str, Catalog], pairs: int, seed: int
+) -> dict[str, Any]:
+    """Per attack: the undefended gain and, per defence, the defended gain and the gain removed (paired CIs)."""
+    results: dict[str, Any] = {}
+    path = catalogs[GAIN_CATALOG].source
+    for attack in attacks:
+        row: dict[str, Any] = {"target": attack.target, "sts": attack.sts}
+        for defence in defences:
+            options = AuditOptions(
+                catalog=Path(path), target=attack.target, sts=attack.sts, evals=pairs, seed=seed,
+                defence=defence.replace("+", ","), field=attack.placement.field, position=attack.placement.position,
+                workers=2,
+            )  # fmt: skip
+            result = run_audit(options)
+            undefended = _changes(result.outcomes)
+            defended = _changes(result.defended[options.defence])
+            row.setdefault("undefended", _summary(undefended, seed))
+            row[defence] = {
+                "defended": _summary(defended, seed),
+                "removed": {
+                    metric: _paired(defended[metric], undefended[metric], seed) for metric in ("logprob", "rank")
+                },
+            }
+            print(f"gain: {attack.source} / {defence} done", flush=True)
+        results[attack.source] = row
+    return results
+
+
+def _changes(outcomes: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Per pair: the gain in log P (after - before) and in rank (before - after: positive is better)."""
+    return {
+        "logprob": np.asarray([o.logprob_after - o.logprob_before for o in outcomes]),
+        "rank": np.asarray([o.rank_before - o.rank_after for o in outcomes], dtype=np.float64),
+    }
+
+
+def _paired(a: np.ndarray, b: np.ndarray, seed: int) -> dict[str, float]:
+    comparison = paired_bootstrap(a, b, n_resamples=2000, seed=seed)
+    return {"diff": comparison.diff, "low": comparison.low, "high": comparison.high}
+
+
+def _summary(changes: dict[str, np.ndarray], seed: int) -> dict[str, dict[str, float]]:
+    zeros = {name: np.zeros_like(values) for name, values in changes.items()}
+    return {name: _paired(zeros[name], values, seed) for name, values in changes.items()}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The tables for bench/README.md."""
+    lines = [
+        "| defence | clean FPR (LOO) | precision | recall, all | " + " | ".join(report["sources"]) + " | s/product |",
+        "|---|---|---|---|" + "---|" * len(report["sources"]) + "---|",
+    ]
+    for name, rates in report["detection"].items():
+        per_source = [rates["recall_by_source"].get(source, {}).get("recall") for source in report["sources"]]
+        cells = ["-" if value is None else f"{value:.2f}" for value in per_source]
+        precision = "-" if rates["precision"] is None else f"{rates['precision']:.3f}"
+        lines.append(
+            f"| {name} | {rates['false_positive_rate']:.3f} ({rates['false_positives']}/{rates['clean_products']}) "
+            f"| {precision} | {rates['recall']:.3f} | "
+            + " | ".join(cells)
+            + f" | {rates['seconds_per_clean_product']:.3f} |"
+        )
+    if report.get("gain"):
+        lines += ["", "| attack | undefended log P gain | " + " | ".join(report["defences"]) + " |"]
+        lines.append("|---|---|" + "---|" * len(report["defences"]))
+        for source, row in report["gain"].items():
+            base = row["undefended"]["logprob"]
+            cells = []
+            for defence in report["defences"]:
+                removed = row[defence]["removed"]["logprob"]
+                cells.append(f"{removed['diff']:+.3f} [{removed['low']:+.3f}, {removed['high']:+.3f}]")
+            lines.append(
+                f"| {source} | {base['diff']:+.3f} [{base['low']:+.3f}, {base['high']:+.3f}] | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sequences", type=Path, default=Path("bench/out/audit_sequences.jsonl"))
+    parser.add_argument("--defences", default="perplexity,semantic,perplexity+semantic", help="'+' combines")
+    parser.add_argument("--catalogs", type=Path, nargs="+", default=[PAPER_CATALOGS, GEOBENCH])
+    parser.add_argument("--gain-pairs", type=int, default=50, help="paired runs per gain audit (0: skip)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=Path("bench/out/audit_defences.json"))
+    args = parser.parse_args(argv)
+    defences = [name.strip() for name in args.defences.split(",") if name.strip()]
+    catalogs = clean_catalogs(args.catalogs)
+    paper = [load_catalog(path).name for path in sorted(PAPER_CATALOGS.glob("*.jsonl"))]
+    attacks = optimiser_attacks(args.sequences, catalogs) + injection_attacks(catalogs, paper, args.seed)
+    chat = make_chat_model("local")
+    recommender = AuditedRecommender(
+        chat, RecommenderPrompt(request=default_request("products"), prefill=DEFAULT_PREFILL)
+    )
+    report: dict[str, Any] = {
+        "defences": defences,
+        "catalogs": list(catalogs),
+        "sources": sorted({a.source for a in attacks}),
+        "detection": detection(defences, catalogs, attacks, recommender),
+    }
+    if args.gain_pairs > 0:
+        report["gain"] = gain_removed(
+            gain_attacks(attacks, catalogs, args.seed), defences, catalogs, args.gain_pairs, args.seed
+        )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
