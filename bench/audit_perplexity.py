@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from agentrec.audit.catalog import load_catalog
+from agentrec.audit.defences import PerplexityDefence
 from agentrec.audit.perplexity import PerplexityScorer, calibrate_threshold
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 from agentrec.audit.random_search import DEFAULT_LENGTH, token_vocabulary
@@ -67,6 +68,7 @@ def main() -> None:
     catalogs = [load_catalog(path) for path in sorted(CATALOGS.glob("*.jsonl"))]
     calibration = calibrate_threshold(scorer, catalogs)
     catalog = load_catalog(args.catalog)
+    defence, index = PerplexityDefence(scorer, calibration), catalog.index_of(args.target)
     vocabulary = token_vocabulary(model)
     assert vocabulary is not None
     rng = np.random.default_rng(0)
@@ -77,11 +79,9 @@ def main() -> None:
     for name, sequences in sources.items():
         if not sequences:
             continue
-        scores = [
-            scorer.perplexity(catalog_with_sts(catalog, args.target, sts, placement).product(args.target).json_line())
-            for sts in sequences
-        ]
-        flagged = sum(score > calibration.threshold for score in scores)
+        planted = [catalog_with_sts(catalog, args.target, sts, placement) for sts in sequences]
+        scores = [scorer.perplexity(one.product(args.target).json_line()) for one in planted]
+        flagged = sum(defence.flags(one)[index] for one in planted)
         rows[name] = {
             "sequences": len(sequences),
             "flagged": flagged,

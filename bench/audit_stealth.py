@@ -7,8 +7,8 @@ orders (the audit's own evaluation, llama.cpp). Reported per weight: torch
 log P("1. <target>") before/after on the optimiser's validation orders, the
 llama.cpp paired log P gain and rank change with bootstrap CIs, and the
 perplexity of the planted product line under the perplexity defence's
-measure, beside the clean products' median perplexity, the clean target's,
-and the defence's calibrated threshold. Writes a JSON and a PNG plot (log P
+measure, beside the clean products' median perplexity (this catalog's, and
+every catalog's), the clean target's, and the defence's calibrated threshold. Writes a JSON and a PNG plot (log P
 gain against perplexity). The reference point: GCG from a random start gained
 +0.510 [+0.435, +0.585] on 100 pairs with a planted perplexity far above the
 threshold (bench/README.md).
@@ -137,10 +137,13 @@ def main() -> None:
     catalog = load_catalog(args.catalog)
     clean = [scorer.perplexity(product.json_line()) for product in catalog.products]
     calibration = calibrate_threshold(scorer, [load_catalog(path) for path in sorted(CATALOGS.glob("*.jsonl"))])
+    everywhere = [value for values in calibration.clean_perplexity.values() for value in values]
     reference = {
         "clean_median": float(np.median(clean)),
+        "clean_median_all_catalogs": float(np.median(everywhere)),
         "clean_target": scorer.perplexity(catalog.product(args.target).json_line()),
-        "threshold": calibration.threshold,
+        # The defence judges perplexity over the catalog's median: its threshold on this catalog's scale.
+        "threshold": calibration.threshold * (float(np.median(clean)) if calibration.relative else 1.0),
     }
     rows = []
     for weight in weights:

@@ -1,7 +1,8 @@
 """Defences against an STS, each applied to both halves of every paired run.
 
-* ``perplexity``: products whose text is more perplexing to the embedded
-  model than any clean product (threshold from ``perplexity.py``) are
+* ``perplexity``: products whose text, against the rest of their catalog, is
+  more perplexing to the embedded model than any clean product's (perplexity
+  over the catalog's median; threshold from ``perplexity.py``) are
   neutralised: only their name stays, so a flagged target is still listed
   but its text, and the STS in it, never reaches the recommender.
 * ``semantic``: products whose text reads as an instruction to the assistant,
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
-from agentrec.audit.catalog import Catalog, Product
+from agentrec.audit.catalog import Catalog
 from agentrec.audit.perplexity import PerplexityCalibration, PerplexityScorer
 from agentrec.audit.recommender import AuditedRecommender
 from agentrec.audit.semantic import SemanticCalibration
@@ -95,13 +96,13 @@ class PerplexityDefence(NoDefence):
         self.scorer = scorer
         self.calibration = calibration
 
-    def flagged(self, product: Product) -> bool:
-        """True when the product's text is over the threshold."""
-        return self.scorer.perplexity(product.json_line()) > self.calibration.threshold
+    def scores(self, catalog: Catalog) -> list[float]:
+        """Each product's score on the calibration's measure, in catalog order (relative needs the whole catalog)."""
+        return self.calibration.scores([self.scorer.perplexity(product.json_line()) for product in catalog.products])
 
     def flags(self, catalog: Catalog) -> list[bool]:
-        """One flag per product, in catalog order."""
-        return [self.flagged(product) for product in catalog.products]
+        """One flag per product, in catalog order: over the threshold."""
+        return [score > self.calibration.threshold for score in self.scores(catalog)]
 
     def protect(self, catalog: Catalog) -> Catalog:
         """Flagged products keep only their name."""

@@ -1,35 +1,34 @@
 """The ``stealth`` optimiser: a fluent STS from Langevin dynamics on soft tokens, as in StealthRank.
 
 StealthRank (arXiv 2504.05804) and COLD-Attack search a continuous relaxation
-of the STS, then decode it to text the language model itself would plausibly
-write, so a perplexity filter does not flag it. Here one iteration (step) is:
+of the STS, then decode it to text the model itself would plausibly write, so a
+perplexity filter does not flag it. One iteration (step) here is:
 
 1. the energy of the soft STS (``stealth_energy.py``) on ``orders_per_step``
-   product orders, taken in turn from a fixed pool: ranking -log P("1. <target>")
+   product orders taken in turn from a fixed pool: -log P("1. <target>")
    + ``fluency`` x the model's NLL of the soft tokens + ``repetition`` x the
    expected repeated n-grams;
-2. a Langevin update of the soft logits: a gradient step (normalised, so its
-   largest move is ``step_size`` logits) plus Gaussian noise whose standard
-   deviation decays geometrically from ``noise`` to ``noise_final``;
-3. every ``decode_every`` steps (and at the last), guided decoding to token ids
-   (among the model's ``top_k`` next tokens, the one the soft logits favour),
-   kept only if its text tokenises back to those ids inside the prompt; its exact
-   loss on the validation orders decides whether it is the best so far.
+2. a Langevin update of the soft logits: a gradient step of about ``step_size``
+   logits between a position's candidates, plus Gaussian noise decaying
+   geometrically from ``noise`` to ``noise_final``;
+3. every ``decode_every`` steps (and at the last), ``samples`` guided decodings
+   (among the model's ``top_k`` next tokens, the one the soft logits favour, or
+   one drawn by them), each kept only if it tokenises back to its ids inside the
+   prompt and scored exactly on the validation orders; the lowest loss is the
+   round's pick and replaces the best if lower. The chain then restarts at the
+   best (``restart``), whose tokens stay decoding candidates: local edits.
 
-The start is fluent text, never random tokens: ``problem.initial_sts`` when
-given, else the target's name followed by the model's own greedy continuation
-(``init=name``, the default: the name's tokens are then kept, because the
-gradient at the first positions is large and misleading and the name is what
-moves the ranking), the model's continuation of the target's line alone
-(``init=lm``), or the start of the target's first text field
-(``init=description``). After each decoding the chain restarts at the best
-sequence so far (``restart``), whose tokens stay candidates of the decoding, so
-the search edits the best text locally. The model is the recommender's GGUF loaded through
-transformers, as for ``gcg`` (``gcg_model.py``, ``gcg_prompt.py``); the
-initial and best sequences are re-scored on the llama.cpp model with
-``problem.score``, and each decoded sequence's planted product line is scored
-by the perplexity defence's own measure (``PerplexityScorer``). With
-``max_perplexity`` set, only decoded sequences at or under it can become the best.
+The start is fluent text, never random tokens: ``problem.initial_sts`` or
+``seed_text``; else the target's name and the model's greedy continuation
+(``init=name``, the default; the name's tokens are kept, because the gradient
+at the first positions is large and misleading while the name is what moves
+the ranking), the continuation of the target's line alone (``init=lm``), or
+the start of its first text field (``init=description``). The model is the
+recommender's GGUF through transformers, as for ``gcg``. The initial and best
+sequences are re-scored on llama.cpp with ``problem.score``; each pick's
+planted product line is scored by the perplexity defence's own measure, and
+with ``max_perplexity`` only picks at or under it can become the best (a seed
+over it is replaced by the first pick under it).
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ logger = logging.getLogger(__name__)
 class StealthConfig(BaseModel):
     """The energy's weights, the Langevin schedule and the decoding; defaults sized for a 2-core CPU.
 
-    The defaults come from short runs on coffee_machines / ColdBrew Master (bench/README.md, "stealth").
+    The defaults come from short runs on coffee_machines / ColdBrew Master (``bench/audit_stealth.py``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -86,6 +85,7 @@ class StealthConfig(BaseModel):
     init: Literal["lm", "name", "description"] = Field(
         default="name", description="seed: the model's continuation (of the target's name, kept), or the description"
     )
+    seed_text: str | None = Field(default=None, description="a fluent seed to start from instead of init's")
     init_bonus: float = Field(default=2.0, ge=0.0, description="logit lead of the seed token at a (re)start")
     restart: bool = Field(default=True, description="restart the chain at the best sequence after each decoding")
     max_perplexity: float | None = Field(default=None, gt=0.0, description="best only at or under this perplexity")
@@ -118,7 +118,7 @@ class ScoredSts:
     ids: list[int]
     sts: str
     loss: float  # mean -log P("1. <target>") on the validation orders
-    nll: float  # nats per token where it was decoded (NaN for a seed that was not decoded)
+    nll: float | None  # nats per token where it was decoded (None for a given or described seed)
     perplexity: float  # the planted product line's, as the perplexity defence scores it
 
 
@@ -133,10 +133,7 @@ class StealthStepRecord:
     repetition: float  # expected repeated n-gram pairs
     energy: float
     noise: float
-    decoded: str | None  # the decoded STS, when this step decoded and the text fits the prompt
-    decoded_loss: float | None  # its exact -log P("1. <target>") on the validation orders (torch)
-    decoded_nll: float | None  # its NLL per token in the decoding order's prompt (torch)
-    decoded_perplexity: float | None  # the planted product line's perplexity, the perplexity defence's measure
+    decoded: ScoredSts | None  # the round's pick, when this step decoded and some text fit the prompt
     sample_losses: list[float]  # of every distinct decoded sequence that fit the prompt, all scored exactly
     accepted: bool  # the decoded STS became the best
     seconds: float
@@ -205,12 +202,12 @@ class StealthSearch:
         self.initial_ids = self._seed_ids()
         self.allowed = self.filter.for_positions(len(self.initial_ids))
         # init=name plants the target's name first and keeps it: its tokens are the only ones allowed there.
-        named = len(self._name_ids()) if self.config.init == "name" and not problem.initial_sts else 0
+        given = problem.initial_sts or config.seed_text
+        named = len(self._name_ids()) if config.init == "name" and not given else 0
         self.allowed[:named] = False
         self.allowed[torch.arange(named), torch.tensor(self.initial_ids[:named], dtype=torch.long)] = True
         self.soft = self._soft_at(self.initial_ids)
-        nll = float("nan")  # a given or described seed was not decoded here
-        self.initial = self._scored(self.initial_ids, self.validation_losses([self.initial_ids])[0], nll)
+        self.initial = self._scored(self.initial_ids, self.validation_losses([self.initial_ids])[0], None)
         self.best = self.current = self.initial
         self.records: list[StealthStepRecord] = []
 
@@ -230,8 +227,9 @@ class StealthSearch:
         from agentrec.audit.stealth_energy import guided_decode
 
         layout = self.home.layout
-        if self.problem.initial_sts:
-            return initial_sts_ids(layout, self.lm, self.problem.initial_sts, self.config.length)
+        given = self.problem.initial_sts or self.config.seed_text
+        if given:
+            return initial_sts_ids(layout, self.lm, given, self.config.length)
         if self.config.init == "description":
             return self._description_seed(layout)
         # The model's own continuation of the product text, or of the target's name planted first.
@@ -280,7 +278,7 @@ class StealthSearch:
 
     def step(self, iteration: int, budget: int) -> StealthStepRecord:
         """One Langevin step on the next orders of the pool, then a decoding if one is due."""
-        from agentrec.audit.stealth_energy import energy_and_gradient
+        from agentrec.audit.stealth_energy import energy_and_gradient, langevin_step
 
         started, cpu_started = time.perf_counter(), time.process_time()
         count = self.config.orders_per_step
@@ -288,11 +286,18 @@ class StealthSearch:
         weights = (self.config.fluency, self.config.repetition)
         terms, grad = energy_and_gradient(self.lm, contexts, self.soft, self.allowed, weights, self.config.ngram)
         noise = self.config.noise_at(iteration, budget)
-        self.soft = self._langevin(grad, noise)
+        self.soft = langevin_step(
+            self.soft, grad, self.allowed, (self.config.step_size, noise, self.config.top_k), self.generator
+        )
         decoded, sampled = None, list[float]()
         if (iteration + 1) % self.config.decode_every == 0 or iteration == budget - 1:
             decoded, sampled = self._decode_round()
-        accepted = decoded is not None and self._stealthy(decoded) and decoded.loss < self.best.loss
+        # A sequence over max_perplexity never becomes the best, but any under it replaces a best over it.
+        accepted = (
+            decoded is not None
+            and self._stealthy(decoded)
+            and (decoded.loss < self.best.loss or not self._stealthy(self.best))
+        )
         if decoded is not None:
             self.current = decoded
             self.best = decoded if accepted else self.best
@@ -306,32 +311,12 @@ class StealthSearch:
             repetition=terms.repetition,
             energy=terms.total(*weights),
             noise=noise,
-            decoded=None if decoded is None else decoded.sts,
-            decoded_loss=None if decoded is None else decoded.loss,
-            decoded_nll=None if decoded is None else decoded.nll,
-            decoded_perplexity=None if decoded is None else decoded.perplexity,
+            decoded=decoded,
             sample_losses=sampled,
             accepted=accepted,
             seconds=time.perf_counter() - started,
             cpu_seconds=time.process_time() - cpu_started,
         )
-
-    def _langevin(self, grad: Any, noise: float) -> Any:
-        """Soft logits after one step: the gradient, standardised per position, plus Gaussian noise.
-
-        Only the ``top_k`` tokens a position currently favours can be decoded, so the gradient is
-        standardised by its spread over them: a step moves those candidates against each other by
-        about ``step_size`` logits, whatever the position's gradient scale (the first tokens after
-        the product text move the ranking by orders of magnitude more than the last).
-        """
-        import torch
-
-        plausible = self.soft.masked_fill(~self.allowed, float("-inf")).topk(self.config.top_k, dim=1).indices
-        candidates = grad.gather(1, plausible)
-        mean = candidates.mean(dim=1, keepdim=True)
-        spread = candidates.std(dim=1, keepdim=True) if self.config.top_k > 1 else torch.ones_like(mean)
-        step = (grad - mean) / spread.clamp_min(1e-12)
-        return self.soft - self.config.step_size * step + noise * torch.randn(self.soft.shape, generator=self.generator)
 
     def _decode_round(self) -> tuple[ScoredSts | None, list[float]]:
         """Decode ``samples`` sequences from the soft logits and score them exactly; the best, and every loss."""
@@ -354,7 +339,7 @@ class StealthSearch:
         eligible = [candidate for candidate in scored if self._stealthy(candidate)] or scored
         return min(eligible, key=lambda candidate: candidate.loss), losses
 
-    def _scored(self, ids: list[int], loss: float, nll: float) -> ScoredSts:
+    def _scored(self, ids: list[int], loss: float, nll: float | None) -> ScoredSts:
         sts = self.sts_of(ids)
         return ScoredSts(ids=ids, sts=sts, loss=loss, nll=nll, perplexity=self.planted_perplexity(sts))
 
@@ -398,12 +383,10 @@ class StealthSearch:
     @staticmethod
     def _note(record: StealthStepRecord) -> str:
         energy = f"ranking {record.ranking:.3f}, fluency {record.fluency:.3f}, repetition {record.repetition:.3f}"
-        if record.decoded_loss is None:
+        if record.decoded is None:
             return f"{energy}, {record.seconds:.1f} s"
-        return (
-            f"{energy}; decoded loss {record.decoded_loss:.3f}, perplexity {record.decoded_perplexity:.1f}, "
-            f"{record.seconds:.1f} s"
-        )
+        decoded = record.decoded
+        return f"{energy}; decoded loss {decoded.loss:.3f}, perplexity {decoded.perplexity:.1f}, {record.seconds:.1f} s"
 
     def _extra(self, initial_sts: str, best_sts: str, orders: list[ProductOrder]) -> dict[str, Any]:
         import torch
@@ -422,11 +405,7 @@ class StealthSearch:
             "initial_token_ids": list(self.initial.ids),
             "best_token_ids": list(self.best.ids),
             "energy": {name: [getattr(r, name) for r in self.records] for name in ("ranking", "fluency", "repetition")},
-            "decoded": [
-                {"iteration": r.iteration, "sts": r.decoded, "loss": r.decoded_loss, "perplexity": r.decoded_perplexity}
-                for r in self.records
-                if r.decoded is not None
-            ],
+            "decoded": [{"iteration": r.iteration, **asdict(r.decoded)} for r in self.records if r.decoded],
             "seconds_per_step": float(np.mean(timed)) if timed else None,
             "cpu_seconds_per_step": float(np.mean([r.cpu_seconds for r in self.records])) if timed else None,
             "steps": [asdict(r) for r in self.records],

@@ -136,6 +136,30 @@ def energy_and_gradient(
     return terms, grad
 
 
+def langevin_step(
+    soft_logits: torch.Tensor,
+    grad: torch.Tensor,
+    allowed: torch.Tensor,
+    schedule: tuple[float, float, int],
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Soft logits after one Langevin step: the gradient, standardised per position, plus Gaussian noise.
+
+    ``schedule`` is (step size, noise standard deviation, top-k). Only the ``top_k`` tokens a
+    position favours can be decoded, so the gradient is standardised by its spread over them: a
+    step moves those candidates against each other by about ``step size`` logits, whatever the
+    position's gradient scale (the first tokens after the product text move the ranking by orders
+    of magnitude more than the last).
+    """
+    step_size, noise, top_k = schedule
+    plausible = soft_logits.masked_fill(~allowed, float("-inf")).topk(top_k, dim=1).indices
+    candidates = grad.gather(1, plausible)
+    mean = candidates.mean(dim=1, keepdim=True)
+    spread = candidates.std(dim=1, keepdim=True) if top_k > 1 else torch.ones_like(mean)
+    step = (grad - mean) / spread.clamp_min(1e-12)
+    return soft_logits - step_size * step + noise * torch.randn(soft_logits.shape, generator=generator)
+
+
 def initial_soft_logits(
     lm: TorchChatLM, context: OrderContext, seed_ids: list[int], allowed: torch.Tensor, bonus: float
 ) -> torch.Tensor:

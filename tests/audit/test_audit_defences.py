@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -52,14 +53,39 @@ def test_perplexity_filter_flags_gibberish_and_reports_false_positives(
     assert heard == [(done, 8) for done in range(1, 9)]
     assert calibration.clean_products == 8
     assert 0.0 <= calibration.false_positive_rate <= 1.0
-    assert calibration.threshold == max(v for values in calibration.clean_perplexity.values() for v in values)
+    assert calibration.relative and calibration.as_dict()["measure"].startswith("perplexity / the catalog")
+    ratios = [r for values in calibration.clean_perplexity.values() for r in calibration.scores(values)]
+    assert calibration.threshold == max(ratios) >= 1.0  # each catalog's median product scores 1
     defence = PerplexityDefence(scorer, calibration)
     planted = catalog_with_sts(clean, "FrenchPress Classic", GIBBERISH)
-    assert scorer.perplexity(planted.products[0].json_line()) > calibration.threshold
+    assert defence.scores(planted)[0] > calibration.threshold
     assert defence.flags(planted) == [True, False, False, False]  # the others are calibration products
-    protected = defence.protect(planted)
-    assert protected.products[0].fields == {"Name": "FrenchPress Classic"}  # the flagged text is gone
-    assert protected.products[1:] == planted.products[1:]
+
+
+class NamedPerplexity:
+    """A stand-in scorer: each product's perplexity is the number in its name."""
+
+    def perplexity(self, text: str) -> float:
+        return float(json.loads(text)["Name"])
+
+
+def test_relative_perplexity_forgives_a_catalog_that_is_plainly_odd_throughout() -> None:
+    # Two catalogs written alike, and a third whose every product is twice as perplexing.
+    values = {"a": [10.0, 11.0, 12.0, 13.0, 14.0], "b": [10.5, 11.5, 12.5, 13.5, 14.5]}
+    values["c"] = [2 * value for value in values["a"]]
+    catalogs = [
+        Catalog(name=name, products=tuple(Product(fields={"Name": str(v)}) for v in numbers))
+        for name, numbers in values.items()
+    ]
+    scorer: Any = NamedPerplexity()
+    absolute = calibrate_threshold(scorer, catalogs, relative=False)
+    relative = calibrate_threshold(scorer, catalogs)
+    assert absolute.false_positives == 5  # the whole odd catalog is over the others' largest
+    assert relative.false_positives == 0
+    assert relative.clean_median == 13.5
+    small = catalogs[2].model_copy(update={"products": catalogs[2].products[:2]})  # too few for its own median
+    assert relative.scores([20.0, 22.0]) == [20.0 / 13.5, 22.0 / 13.5]
+    assert PerplexityDefence(scorer, relative).flags(small) == [True, True]
 
 
 def test_paraphrase_rewrites_text_fields_once_each_and_keeps_name_and_numbers(coffee: Catalog) -> None:

@@ -172,6 +172,7 @@ def test_a_short_run_keeps_the_best_and_returns_text_that_fits_the_prompt(
     assert all(math.isfinite(value) for values in extra["energy"].values() for value in values)
     assert [entry["iteration"] for entry in extra["decoded"]] == [0, 1]
     assert [step.candidate for step in steps] == [entry["sts"] for entry in extra["decoded"]]
+    assert all(entry["ids"] and entry["nll"] > 0 and entry["perplexity"] > 1.0 for entry in extra["decoded"])
     assert extra["planted_perplexity_after"] > 1.0
     ids = extra["best_token_ids"]
     assert lm.decode(ids) == " " + result.best_sts
@@ -190,7 +191,7 @@ def test_a_seed_fixes_the_run(tiny_run: tuple[OptimizationResult, list[Any]], pr
     assert again.extra["energy"] == first.extra["energy"]
 
 
-def test_seeds_from_the_description_and_from_the_name(
+def test_seeds_from_the_description_the_name_and_a_given_text(
     problem: StsProblem, lm: TorchChatLM, local_model: LocalChatModel
 ) -> None:
     config = TINY.model_copy(update={"init": "description", "length": 3})
@@ -203,3 +204,5 @@ def test_seeds_from_the_description_and_from_the_name(
     assert named.initial.sts.startswith(TARGET + " ") and len(named.initial.ids) == 5
     assert named.allowed[: len(name_ids)].sum(dim=1).tolist() == [1] * len(name_ids)
     assert bool(named.allowed[len(name_ids) :].sum(dim=1).gt(1000).all())
+    given = StealthSearch(problem, lm, local_model, config.model_copy(update={"seed_text": "for iced coffee"}), seed=0)
+    assert given.initial.sts == "for iced coffee" and given.initial.nll is None
