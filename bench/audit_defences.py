@@ -43,11 +43,14 @@ from audit_injections import injection_texts
 from audit_sequences import seeded_target
 
 from agentrec.audit.catalog import Catalog, load_catalog
-from agentrec.audit.defence_setup import build_defence
+from agentrec.audit.defences import CombinedDefence, PerplexityDefence, SemanticDefence
+from agentrec.audit.perplexity import PerplexityScorer, calibrate_threshold
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 from agentrec.audit.prompt import DEFAULT_PREFILL, RecommenderPrompt, default_request
 from agentrec.audit.recommender import AuditedRecommender
 from agentrec.audit.run import AuditOptions, run_audit
+from agentrec.audit.semantic import calibrate_semantic
+from agentrec.audit.semantic_detectors import SemanticScorer
 from agentrec.eval.bootstrap import paired_bootstrap
 from agentrec.llm.factory import make_chat_model
 
@@ -108,18 +111,38 @@ def injection_attacks(catalogs: dict[str, Catalog], names: Sequence[str], seed: 
     return attacks
 
 
-def build_filter(name: str, recommender: AuditedRecommender, calibration: list[Catalog]) -> Filter:
-    """The defence called ``name`` ("+" joins several), calibrated on ``calibration`` only."""
-    spec = name.replace("+", ",")
-    defence: Any = build_defence(spec, recommender, calibration[0], calibration=calibration)
-    return defence  # type: ignore[no-any-return]
+class SharedScorers:
+    """One perplexity and one semantic scorer for every fold: both memoise per text, so each product is scored once.
+
+    Names: ``perplexity`` (over the catalog's median, the defence's default), ``perplexity-absolute``
+    (the raw perplexity, for comparison), ``semantic``, and "+" joins several.
+    """
+
+    def __init__(self, recommender: AuditedRecommender) -> None:
+        self.perplexity = PerplexityScorer(recommender.chat)
+        self.semantic = SemanticScorer(recommender.chat)
+
+    def build(self, name: str, calibration: list[Catalog]) -> Filter:
+        """The defence called ``name``, calibrated on ``calibration`` only."""
+        parts = [self._one(part, calibration) for part in name.split("+")]
+        return parts[0] if len(parts) == 1 else CombinedDefence(parts)
+
+    def _one(self, name: str, calibration: list[Catalog]) -> Any:
+        if name in ("perplexity", "perplexity-absolute"):
+            relative = name == "perplexity"
+            return PerplexityDefence(
+                self.perplexity, calibrate_threshold(self.perplexity, calibration, relative=relative)
+            )
+        if name == "semantic":
+            return SemanticDefence(self.semantic, calibrate_semantic(self.semantic, calibration))
+        raise SystemExit(f"unknown filtering defence {name!r}: use perplexity, perplexity-absolute or semantic")
 
 
 def detection(
     defences: Sequence[str],
     catalogs: dict[str, Catalog],
     attacks: Sequence[Attack],
-    recommender: AuditedRecommender,
+    scorers: SharedScorers,
 ) -> dict[str, Any]:
     """Leave-one-catalog-out flags of clean products and planted attacks, per defence."""
     results: dict[str, Any] = {}
@@ -130,7 +153,7 @@ def detection(
         products = 0
         for held_out, catalog in catalogs.items():
             others = [c for name, c in catalogs.items() if name != held_out]
-            flagging = build_filter(defence, recommender, others)
+            flagging = scorers.build(defence, others)
             started = time.perf_counter()
             clean_flags[held_out] = flagging.flags(catalog)
             seconds += time.perf_counter() - started
@@ -261,7 +284,9 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sequences", type=Path, default=Path("bench/out/audit_sequences.jsonl"))
-    parser.add_argument("--defences", default="perplexity,semantic,perplexity+semantic", help="'+' combines")
+    parser.add_argument(
+        "--defences", default="perplexity-absolute,perplexity,semantic,perplexity+semantic", help="'+' combines"
+    )
     parser.add_argument("--catalogs", type=Path, nargs="+", default=[PAPER_CATALOGS, GEOBENCH])
     parser.add_argument("--gain-pairs", type=int, default=50, help="paired runs per gain audit (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
@@ -279,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "defences": defences,
         "catalogs": list(catalogs),
         "sources": sorted({a.source for a in attacks}),
-        "detection": detection(defences, catalogs, attacks, recommender),
+        "detection": detection(defences, catalogs, attacks, SharedScorers(recommender)),
     }
     if args.gain_pairs > 0:
         report["gain"] = gain_removed(

@@ -24,14 +24,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentrec.audit.catalog import ProductOrder
-from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, random_sts, token_filter
+from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, random_sts, token_filter, torch_model_path
 from agentrec.audit.gcg_prompt import PromptLayout, build_layout, initial_sts_ids
 from agentrec.audit.optimizers import (
     OptimizationResult,
@@ -39,10 +38,10 @@ from agentrec.audit.optimizers import (
     OptimizerSettings,
     ProgressCallback,
     StsProblem,
+    parse_options,
 )
 from agentrec.core.errors import ConfigError
-from agentrec.llm.capabilities import RunsGgufFile, supports
-from agentrec.llm.local import LocalChatModel, bundled_gguf_path
+from agentrec.llm.local import LocalChatModel
 
 logger = logging.getLogger(__name__)
 _RANDOM_INIT_ATTEMPTS = 20
@@ -65,13 +64,7 @@ class GcgConfig(BaseModel):
     @classmethod
     def from_options(cls, options: dict[str, str]) -> GcgConfig:
         """Parse CLI ``key=value`` options; ``ConfigError`` names the bad one."""
-        try:
-            return cls.model_validate(options)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            known = ", ".join(cls.model_fields)
-            raise ConfigError(f"gcg option {where!r}: {first['msg']} (options: {known})") from error
+        return parse_options(cls, options, "gcg")
 
 
 @dataclass(frozen=True)
@@ -111,7 +104,7 @@ class GcgOptimizer:
         """Run ``budget`` GCG steps from ``problem.initial_sts`` (or "x x ... x") and return the best STS."""
         from agentrec.recsys.threads import torch_threads
 
-        path = self._model_path(problem)
+        path = torch_model_path(self.config.model, problem.recommender.chat, "gcg")
         lm = load_torch_chat_lm(path)
         # llama.cpp renders the prompt: the text the evaluation will send, byte for byte. Same file,
         # same loaded weights as the recommender's own model when it runs this file.
@@ -119,21 +112,6 @@ class GcgOptimizer:
         with torch_threads(self.config.threads):
             search = GcgSearch(problem, lm, renderer, self.config, seed)
             return search.run(budget, progress)
-
-    def _model_path(self, problem: StsProblem) -> Path:
-        if self.config.model:
-            path = Path(self.config.model).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"gcg model file not found: {path}")
-            return path
-        chat = problem.recommender.chat
-        if supports(chat, RunsGgufFile):
-            return chat.gguf_path()
-        logger.warning(
-            "the recommender %s is not a local GGUF; gcg optimises on the embedded model and transfers",
-            problem.recommender.chat.model_id,
-        )
-        return bundled_gguf_path()
 
 
 class GcgSearch:

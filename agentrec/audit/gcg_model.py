@@ -18,9 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from agentrec.core.errors import ConfigError
+from agentrec.llm.capabilities import RunsGgufFile, supports
+from agentrec.llm.local import bundled_gguf_path
+from agentrec.llm.records import ChatModel
 
 logger = logging.getLogger(__name__)
 
@@ -197,3 +200,24 @@ def random_sts(lm: TorchChatLM, allowed: TokenFilter, length: int, rng: Any) -> 
 
 def _is_plain_text(text: str) -> bool:
     return bool(text.strip()) and all(32 <= ord(c) < 127 and c not in _FORBIDDEN_CHARACTERS for c in text)
+
+
+def torch_model_path(option: str | None, recommender: ChatModel, optimizer: str) -> Path:
+    """The GGUF a torch optimiser loads: the one ``option`` names, else the recommender's own, else the embedded one.
+
+    A recommender that is not a local GGUF (a provider) gets an STS optimised on the embedded model,
+    which then has to transfer; the log says so.
+    """
+    if option:
+        path = Path(option).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{optimizer} model file not found: {path}")
+        return path
+    if supports(recommender, RunsGgufFile):
+        return cast(RunsGgufFile, recommender).gguf_path()
+    logger.warning(
+        "the recommender %s is not a local GGUF; %s optimises on the embedded model and transfers",
+        recommender.model_id,
+        optimizer,
+    )
+    return bundled_gguf_path()

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ValidationError
 
 from agentrec.audit.catalog import Catalog, Product, ProductOrder
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
@@ -52,6 +53,7 @@ from agentrec.core.in_flight import ordered_in_threads
 from agentrec.llm.records import Message
 
 ScoreKind = Literal["logprob", "rank"]
+Config = TypeVar("Config", bound=BaseModel)
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 OPTIMIZER_MODULES: dict[str, str] = {
@@ -177,6 +179,17 @@ class OptimizerSettings:
     llm: str = "local"
     api_base: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_options(config: type[Config], options: Mapping[str, str], optimizer: str) -> Config:
+    """An optimiser's config from CLI ``key=value`` options; ``ConfigError`` names the bad one and lists the rest."""
+    try:
+        return config.model_validate(dict(options))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        known = ", ".join(config.model_fields)
+        raise ConfigError(f"{optimizer} option {where!r}: {first['msg']} (options: {known})") from error
 
 
 def build_optimizer(name: str, settings: OptimizerSettings | None = None) -> StsOptimizer:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentrec.audit.catalog import Product, ProductOrder
 from agentrec.audit.optimizers import (
@@ -40,6 +40,7 @@ from agentrec.audit.optimizers import (
     ProgressCallback,
     ScoreKind,
     StsProblem,
+    parse_options,
 )
 from agentrec.audit.placement import StsPlacement
 from agentrec.core.errors import ConfigError
@@ -75,13 +76,7 @@ class RewriteConfig(BaseModel):
     @classmethod
     def from_options(cls, options: dict[str, str]) -> RewriteConfig:
         """Parse CLI ``key=value`` options; ``ConfigError`` names the bad one."""
-        try:
-            return cls.model_validate(options)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            known = ", ".join(cls.model_fields)
-            raise ConfigError(f"rewrite option {where!r}: {first['msg']} (options: {known})") from error
+        return parse_options(cls, options, "rewrite")
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentrec.audit.catalog import ProductOrder
-from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, token_filter
+from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, token_filter, torch_model_path
 from agentrec.audit.gcg_prompt import PromptLayout, build_layout, initial_sts_ids
 from agentrec.audit.optimizers import (
     OptimizationResult,
@@ -51,11 +50,11 @@ from agentrec.audit.optimizers import (
     OptimizerSettings,
     ProgressCallback,
     StsProblem,
+    parse_options,
 )
 from agentrec.audit.perplexity import PerplexityScorer
 from agentrec.core.errors import ConfigError
-from agentrec.llm.capabilities import RunsGgufFile, supports
-from agentrec.llm.local import LocalChatModel, bundled_gguf_path
+from agentrec.llm.local import LocalChatModel
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +95,7 @@ class StealthConfig(BaseModel):
     @classmethod
     def from_options(cls, options: dict[str, str]) -> StealthConfig:
         """Parse CLI ``key=value`` options; ``ConfigError`` names the bad one."""
-        try:
-            return cls.model_validate(options)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            known = ", ".join(cls.model_fields)
-            raise ConfigError(f"stealth option {where!r}: {first['msg']} (options: {known})") from error
+        return parse_options(cls, options, "stealth")
 
     def noise_at(self, step: int, steps: int) -> float:
         """The noise standard deviation at ``step`` (0-based) of ``steps``: geometric, ``noise`` to ``noise_final``."""
@@ -158,28 +151,12 @@ class StealthOptimizer:
         """Run ``budget`` Langevin steps from a fluent seed and return the best decoded STS."""
         from agentrec.recsys.threads import torch_threads
 
-        path = self._model_path(problem)
+        path = torch_model_path(self.config.model, problem.recommender.chat, "stealth")
         lm = load_torch_chat_lm(path)
         renderer = LocalChatModel(path)  # renders the prompt llama.cpp sees, and scores perplexity as the defence
         with torch_threads(self.config.threads):
             search = StealthSearch(problem, lm, renderer, self.config, seed)
             return search.run(budget, progress)
-
-    def _model_path(self, problem: StsProblem) -> Path:
-        # As gcg chooses its model: the one named, else the recommender's own GGUF, else the embedded one.
-        if self.config.model:
-            path = Path(self.config.model).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"stealth model file not found: {path}")
-            return path
-        chat = problem.recommender.chat
-        if supports(chat, RunsGgufFile):
-            return chat.gguf_path()
-        logger.warning(
-            "the recommender %s is not a local GGUF; stealth optimises on the embedded model and transfers",
-            chat.model_id,
-        )
-        return bundled_gguf_path()
 
 
 class StealthSearch:

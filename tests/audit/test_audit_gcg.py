@@ -11,6 +11,7 @@ in the prompt llama.cpp sees.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,14 +24,15 @@ import torch
 
 from agentrec.audit.catalog import Catalog, parse_catalog_lines
 from agentrec.audit.gcg import GcgConfig, GcgOptimizer, build_optimizer
-from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm
+from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, torch_model_path
 from agentrec.audit.gcg_prompt import PromptLayout, build_layout, initial_sts_ids
 from agentrec.audit.gcg_torch import candidate_losses, prefix_state, sample_swaps, token_gradients
 from agentrec.audit.optimizers import OptimizerSettings, StsProblem
 from agentrec.audit.prompt import RecommenderPrompt
 from agentrec.audit.recommender import AuditedRecommender
 from agentrec.core.errors import ConfigError
-from agentrec.llm.local import LocalChatModel
+from agentrec.llm.local import LocalChatModel, bundled_gguf_path
+from agentrec.llm.scripted import ScriptedChatModel
 
 PRODUCTS = [
     {"Name": "FrenchPress Classic", "Description": "Traditional French press.", "Price": "$29", "Ideal For": "Purists"},
@@ -137,6 +139,20 @@ def test_options_are_validated() -> None:
     assert optimizer.config.length == 30 and optimizer.config.candidates == 512
     with pytest.raises(ConfigError, match="gcg option 'topk'"):
         build_optimizer(OptimizerSettings(options={"topk": "8"}))
+
+
+def test_the_torch_model_is_the_named_file_else_the_recommenders_own_else_the_embedded_one(
+    local_model: LocalChatModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert torch_model_path(None, local_model, "gcg") == local_model.path
+    named = tmp_path / "other.gguf"
+    named.write_bytes(b"GGUF")
+    assert torch_model_path(str(named), local_model, "gcg") == named
+    with pytest.raises(ConfigError, match="stealth model file not found"):
+        torch_model_path(str(tmp_path / "missing.gguf"), local_model, "stealth")
+    with caplog.at_level("WARNING"):
+        assert torch_model_path(None, ScriptedChatModel([]), "stealth") == bundled_gguf_path()
+    assert "stealth optimises on the embedded model and transfers" in caplog.text
 
 
 def test_random_start_is_seeded_allowed_text_that_fits_the_prompt(lm: TorchChatLM, layout: PromptLayout) -> None:
