@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrec.audit.catalog import ProductOrder
-from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, random_sts, token_filter, torch_model_path
+from agentrec.audit.gcg_model import TorchChatLM, random_sts, token_filter, torch_and_renderer
 from agentrec.audit.gcg_prompt import PromptLayout, build_layout, initial_sts_ids
 from agentrec.audit.optimizers import (
     OptimizationResult,
@@ -104,14 +104,9 @@ class GcgOptimizer:
         """Run ``budget`` GCG steps from ``problem.initial_sts`` (or "x x ... x") and return the best STS."""
         from agentrec.recsys.threads import torch_threads
 
-        path = torch_model_path(self.config.model, problem.recommender.chat, "gcg")
-        lm = load_torch_chat_lm(path)
-        # llama.cpp renders the prompt: the text the evaluation will send, byte for byte. Same file,
-        # same loaded weights as the recommender's own model when it runs this file.
-        renderer = LocalChatModel(path)
+        lm, renderer = torch_and_renderer(self.config.model, problem.recommender.chat, "gcg")
         with torch_threads(self.config.threads):
-            search = GcgSearch(problem, lm, renderer, self.config, seed)
-            return search.run(budget, progress)
+            return GcgSearch(problem, lm, renderer, self.config, seed).run(budget, progress)
 
 
 class GcgSearch:

@@ -221,3 +221,15 @@ def torch_model_path(option: str | None, recommender: ChatModel, optimizer: str)
         optimizer,
     )
     return bundled_gguf_path()
+
+
+def torch_and_renderer(option: str | None, recommender: ChatModel, optimizer: str) -> tuple[TorchChatLM, Any]:
+    """The chosen GGUF twice: through transformers for gradients, and through llama.cpp to render the prompt.
+
+    llama.cpp renders the text the evaluation will send, byte for byte; when the recommender runs the
+    same file, the renderer is the same network the STS is evaluated on.
+    """
+    from agentrec.llm.local import LocalChatModel
+
+    path = torch_model_path(option, recommender, optimizer)
+    return load_torch_chat_lm(path), LocalChatModel(path)

@@ -42,7 +42,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrec.audit.catalog import ProductOrder
-from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, token_filter, torch_model_path
+from agentrec.audit.gcg_model import TorchChatLM, token_filter, torch_and_renderer
 from agentrec.audit.gcg_prompt import PromptLayout, build_layout, initial_sts_ids
 from agentrec.audit.optimizers import (
     OptimizationResult,
@@ -151,12 +151,9 @@ class StealthOptimizer:
         """Run ``budget`` Langevin steps from a fluent seed and return the best decoded STS."""
         from agentrec.recsys.threads import torch_threads
 
-        path = torch_model_path(self.config.model, problem.recommender.chat, "stealth")
-        lm = load_torch_chat_lm(path)
-        renderer = LocalChatModel(path)  # renders the prompt llama.cpp sees, and scores perplexity as the defence
+        lm, renderer = torch_and_renderer(self.config.model, problem.recommender.chat, "stealth")
         with torch_threads(self.config.threads):
-            search = StealthSearch(problem, lm, renderer, self.config, seed)
-            return search.run(budget, progress)
+            return StealthSearch(problem, lm, renderer, self.config, seed).run(budget, progress)
 
 
 class StealthSearch:
