@@ -14,13 +14,18 @@ clean products (false positives) and the attacks planted in it (recall). No
 threshold ever sees an attack.
 
 Gain removed: for the coffee catalog's target, the best sequence of each
-optimiser and two injections are audited in paired runs with and without each
-defence (``agentrec audit --sts ... --defence D``); the gain is the paired
-change in log P("1. <target>") and in mean rank, and "removed" is the
-undefended gain minus the defended one, paired by order, with a bootstrap CI.
+optimiser and two injections are audited in paired runs. A filter changes an
+audit only where it flags, and a flagged product is reduced to its name, so
+each order runs three ways (clean, with the STS, with the target reduced to its
+name) and each defence's halves follow from its flags, calibrated as
+``agentrec audit --defence D`` calibrates them (exact while it flags no other
+product of the catalog, which is reported). The gain is the paired change in
+log P("1. <target>") and in mean rank; "removed" is the undefended gain minus
+the defended one, paired by order, with a bootstrap CI.
 
     python bench/audit_defences.py --sequences bench/out/audit_sequences.jsonl \
-        --defences perplexity,semantic,perplexity+semantic --gain-pairs 50 --json bench/out/audit_defences.json
+        --defences perplexity-absolute,perplexity,semantic,perplexity+semantic --gain-pairs 50 \
+        --json bench/out/audit_defences.json
 """
 
 from __future__ import annotations
@@ -43,12 +48,13 @@ from audit_injections import injection_texts
 from audit_sequences import seeded_target
 
 from agentrec.audit.catalog import Catalog, load_catalog
-from agentrec.audit.defences import CombinedDefence, PerplexityDefence, SemanticDefence
+from agentrec.audit.defences import CombinedDefence, NoDefence, PerplexityDefence, SemanticDefence, neutralise
+from agentrec.audit.pair_workers import ChatSpec
+from agentrec.audit.paired_evaluation import PairedSetup, Parallelism, paired_rank_evaluation
 from agentrec.audit.perplexity import PerplexityScorer, calibrate_threshold
 from agentrec.audit.placement import StsPlacement, catalog_with_sts
 from agentrec.audit.prompt import DEFAULT_PREFILL, RecommenderPrompt, default_request
 from agentrec.audit.recommender import AuditedRecommender
-from agentrec.audit.run import AuditOptions, run_audit
 from agentrec.audit.semantic import calibrate_semantic
 from agentrec.audit.semantic_detectors import SemanticScorer
 from agentrec.eval.bootstrap import paired_bootstrap
@@ -201,33 +207,87 @@ def gain_attacks(attacks: Sequence[Attack], catalogs: dict[str, Catalog], seed: 
     return list(chosen.values())
 
 
+class NeutraliseWhenPlanted(NoDefence):
+    """Reduces the target to its name in the "after" half only: the half a filter that flags the STS sends."""
+
+    def __init__(self, clean: Catalog, target: str) -> None:
+        self.clean, self.index = clean, clean.index_of(target)
+
+    def protect(self, catalog: Catalog) -> Catalog:
+        planted = catalog.products[self.index] != self.clean.products[self.index]
+        return neutralise(catalog, [planted and i == self.index for i in range(len(catalog.products))])
+
+
 def gain_removed(
-    attacks: Sequence[Attack], defences: Sequence[str], catalogs: dict[str, Catalog], pairs: int, seed: int
+    attacks: Sequence[Attack],
+    defences: Sequence[str],
+    catalogs: dict[str, Catalog],
+    scorers: SharedScorers,
+    pairs: int,
+    seed: int,
 ) -> dict[str, Any]:
-    """Per attack: the undefended gain and, per defence, the defended gain and the gain removed (paired CIs)."""
+    """Per attack: the undefended gain and, per defence, the defended gain and the gain removed (paired CIs).
+
+    A filter's defended audit differs from the undefended one only where it flags: a flagged
+    product is reduced to its name in that half. So each order is run three ways, clean, with the
+    STS and with the target reduced to its name, and a defence's halves are assembled from its
+    flags (calibrated, as ``agentrec audit --defence`` is, on every clean catalog). That is exact
+    while the defence flags no other product of the catalog, which is checked and reported.
+    """
+    catalog = catalogs[GAIN_CATALOG]
+    recommender = AuditedRecommender(
+        make_chat_model("local"), RecommenderPrompt(request=default_request(catalog.name), prefill=DEFAULT_PREFILL)
+    )
+    every_clean = list(catalogs.values())
+    filters = {name: scorers.build(name, every_clean) for name in defences}
+    parallel = Parallelism(workers=2, chat=ChatSpec())
     results: dict[str, Any] = {}
-    path = catalogs[GAIN_CATALOG].source
+    neutral: dict[str, list[Any]] = {}
     for attack in attacks:
-        row: dict[str, Any] = {"target": attack.target, "sts": attack.sts}
-        for defence in defences:
-            options = AuditOptions(
-                catalog=Path(path), target=attack.target, sts=attack.sts, evals=pairs, seed=seed,
-                defence=defence.replace("+", ","), field=attack.placement.field, position=attack.placement.position,
-                workers=2,
-            )  # fmt: skip
-            result = run_audit(options)
-            undefended = _changes(result.outcomes)
-            defended = _changes(result.defended[options.defence])
-            row.setdefault("undefended", _summary(undefended, seed))
-            row[defence] = {
+        index = catalog.index_of(attack.target)
+        setup = PairedSetup(catalog, attack.target, attack.sts, attack.placement)
+        if attack.target not in neutral:
+            named = PairedSetup(catalog, attack.target, "(planted)", StsPlacement())
+            guard = NeutraliseWhenPlanted(catalog, attack.target)
+            neutral[attack.target] = paired_rank_evaluation(named, recommender, pairs, seed, guard, None, parallel)
+        attacked = paired_rank_evaluation(setup, recommender, pairs, seed, None, None, parallel)
+        reduced = neutral[attack.target]
+        undefended = _changes(attacked)
+        row: dict[str, Any] = {"target": attack.target, "sts": attack.sts, "undefended": _summary(undefended, seed)}
+        planted = setup.planted_catalog()
+        for name, flagging in filters.items():
+            clean_flags, planted_flags = flagging.flags(catalog), flagging.flags(planted)
+            others = [i for i, flag in enumerate(clean_flags) if flag and i != index]
+            halves = [
+                (
+                    reduced[k].rank_after if clean_flags[index] else attacked[k].rank_before,
+                    reduced[k].rank_after if planted_flags[index] else attacked[k].rank_after,
+                    reduced[k].logprob_after if clean_flags[index] else attacked[k].logprob_before,
+                    reduced[k].logprob_after if planted_flags[index] else attacked[k].logprob_after,
+                )
+                for k in range(len(attacked))
+            ]
+            defended = {
+                "logprob": np.asarray([_gain(before, after) for _, _, before, after in halves], dtype=np.float64),
+                "rank": np.asarray([before - after for before, after, _, _ in halves], dtype=np.float64),
+            }
+            row[name] = {
+                "flags_sts": planted_flags[index],
+                "flags_clean_target": clean_flags[index],
+                "exact": not others,
                 "defended": _summary(defended, seed),
                 "removed": {
                     metric: _paired(defended[metric], undefended[metric], seed) for metric in ("logprob", "rank")
                 },
             }
-            print(f"gain: {attack.source} / {defence} done", flush=True)
+        print(f"gain: {attack.source} done", flush=True)
         results[attack.source] = row
     return results
+
+
+def _gain(before: float | None, after: float | None) -> float:
+    """The change in log P; NaN where the model gave none (a provider without log-probabilities)."""
+    return float("nan") if before is None or after is None else after - before
 
 
 def _changes(outcomes: Sequence[Any]) -> dict[str, np.ndarray]:
@@ -300,16 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     recommender = AuditedRecommender(
         chat, RecommenderPrompt(request=default_request("products"), prefill=DEFAULT_PREFILL)
     )
+    scorers = SharedScorers(recommender)
     report: dict[str, Any] = {
         "defences": defences,
         "catalogs": list(catalogs),
         "sources": sorted({a.source for a in attacks}),
-        "detection": detection(defences, catalogs, attacks, SharedScorers(recommender)),
+        "detection": detection(defences, catalogs, attacks, scorers),
     }
     if args.gain_pairs > 0:
-        report["gain"] = gain_removed(
-            gain_attacks(attacks, catalogs, args.seed), defences, catalogs, args.gain_pairs, args.seed
-        )
+        chosen = gain_attacks(attacks, catalogs, args.seed)
+        report["gain"] = gain_removed(chosen, defences, catalogs, scorers, args.gain_pairs, args.seed)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
