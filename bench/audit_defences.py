@@ -349,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--catalogs", type=Path, nargs="+", default=[PAPER_CATALOGS, GEOBENCH])
     parser.add_argument("--gain-pairs", type=int, default=50, help="paired runs per gain audit (0: skip)")
+    parser.add_argument("--gain-only", action="store_true", help="skip the detection rates (run them separately)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=Path("bench/out/audit_defences.json"))
     args = parser.parse_args(argv)
@@ -365,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         "defences": defences,
         "catalogs": list(catalogs),
         "sources": sorted({a.source for a in attacks}),
-        "detection": detection(defences, catalogs, attacks, scorers),
+        "detection": detection(defences, catalogs, attacks, scorers) if not args.gain_only else {},
     }
     if args.gain_pairs > 0:
         chosen = gain_attacks(attacks, catalogs, args.seed)
