@@ -31,7 +31,13 @@ def audit_agent(
         str | None, typer.Option("--sts", help="The text planted in its title (default: a fluent pitch).")
     ] = None,
     users: Annotated[int, typer.Option(min=1, help="How many users for whom the target is a candidate.")] = 30,
-    fusion: Annotated[str, typer.Option(help="Comma-separated fusion modes to compare.")] = "lgbm,rrf,llm",
+    fusion: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated fusion modes to compare: lgbm, rrf, llm, llm-logits (the LLM scorer; its rescorer "
+            "is trained once per model and dataset)."
+        ),
+    ] = "lgbm,rrf,llm",
     policy: Annotated[
         AuditPolicyChoice, typer.Option(help="heuristic (tools without an LLM) | agent (the LLM picks tools).")
     ] = AuditPolicyChoice.heuristic,
@@ -61,10 +67,12 @@ def audit_agent(
 ) -> None:
     """Plant a strategic text sequence in one movie's text and count how often each fusion puts it in the top-k.
 
-    Users are those who have not seen the movie and whose tool pool gathers it. Each
-    runs clean, then with the text planted. CF-grounded fusion (lgbm, rrf) reads no
-    item text; the LLM re-rank does. The report folder has JSON, a plot and a summary.
+    Users are those who have not seen the movie and whose tool pool gathers it. Each runs
+    clean, then with the text planted. rrf reads no item text; lgbm reads it through one
+    text-similarity feature; the LLM re-rank (llm) and the LLM scorer (llm-logits) read the
+    title itself. The report folder has JSON, a plot and a summary.
     """
+    from agentrec.agent.fusion import FusionName
     from agentrec.agent.policies import RunSettings
     from agentrec.agent.service import open_agent
     from agentrec.audit.agent_audit import DEFAULT_AGENT_STS, FUSIONS, AgentAuditPlan
@@ -81,11 +89,13 @@ def audit_agent(
     plan = AgentAuditPlan(target=target, sts=sts or DEFAULT_AGENT_STS, fusions=fusions, policy=policy.value,
                           users=users, seed=seed)  # fmt: skip
     pin_threads()
-    needs_llm = policy == "agent" or "llm" in fusions
+    needs_llm = policy == "agent" or "llm" in fusions or "llm-logits" in fusions
     limits = run_limits_for(concurrency, 1, rpm, tpm, max_cost, price_in, price_out)
     model = make_chat_model(llm, api_base, cache.value, limits=limits) if needs_llm else None
     with stdout.status(f"opening {dataset}...") as status:
-        service = open_agent(dataset, RunSettings(k=k, seed=seed), model, backbone=backbone,
+        # Opened with llm-logits, the service trains (or loads) the lgbm ranker and the LLM rescorer both.
+        trained: FusionName = "llm-logits" if "llm-logits" in fusions else "lgbm"
+        service = open_agent(dataset, RunSettings(k=k, seed=seed, fusion=trained), model, backbone=backbone,
                              progress=lambda m: status.update(m))  # fmt: skip
     result = _run_with_progress(service, plan, concurrency)
     stdout.print(summary_markdown(result))

@@ -115,6 +115,11 @@ def test_bad_arguments_are_refused_before_any_work(arguments: list[str], fragmen
     assert_refused(run(*arguments), f"Invalid value for '{fragment}'")
 
 
+def test_an_unknown_agent_audit_fusion_is_one_line_naming_them_all() -> None:
+    result = run("audit-agent", "ml-100k", "--target", "T", "--fusion", "lgbm,magic")
+    assert_refused(result, "--fusion takes a comma-separated subset of lgbm, rrf, llm, llm-logits")
+
+
 def test_a_price_without_its_pair_is_one_line() -> None:
     assert_refused(run("agent-eval", "ml-100k", "--price-in", "1"), "--price-in and --price-out go together")
 
