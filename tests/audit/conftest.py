@@ -10,6 +10,7 @@ session's embedded SmolLM2 (``local_model`` in tests/conftest.py).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +22,12 @@ from agentrec.llm.records import (
     ResponseSchema,
     ToolSpec,
 )
+
+if TYPE_CHECKING:
+    from agentrec.audit.gcg_model import TorchChatLM
+    from agentrec.audit.gcg_prompt import PromptLayout
+    from agentrec.audit.optimizers import StsProblem
+    from agentrec.llm.local import LocalChatModel
 
 CATALOGS = Path(__file__).resolve().parents[2] / "catalogs"
 PLANTED_WORDS = frozenset({"best", "top", "first", "recommended", "premium"})
@@ -77,3 +84,30 @@ class PlantedLogprobModel:
 @pytest.fixture
 def planted_model() -> PlantedLogprobModel:
     return PlantedLogprobModel("ColdBrew Master")
+
+
+# The torch optimisers' fixtures (gcg, stealth), on the four-product catalog. Their modules skip
+# without the gcg extra; the imports are inside so that the other audit tests never load torch.
+@pytest.fixture(scope="module")
+def lm(local_model: LocalChatModel) -> TorchChatLM:
+    from agentrec.audit.gcg_model import load_torch_chat_lm
+
+    return load_torch_chat_lm(local_model.path)
+
+
+@pytest.fixture(scope="module")
+def problem(local_model: LocalChatModel) -> StsProblem:
+    from agentrec.audit.optimizers import StsProblem
+    from agentrec.audit.prompt import RecommenderPrompt
+    from agentrec.audit.recommender import AuditedRecommender
+    from tests.audit.four_products import REQUEST, TARGET, four_products
+
+    recommender = AuditedRecommender(local_model, RecommenderPrompt(request=REQUEST))
+    return StsProblem(catalog=four_products(), target=TARGET, recommender=recommender)
+
+
+@pytest.fixture(scope="module")
+def layout(problem: StsProblem, lm: TorchChatLM, local_model: LocalChatModel) -> PromptLayout:
+    from agentrec.audit.gcg_prompt import build_layout
+
+    return build_layout(problem, (2, 1, 0, 3), local_model.render_prompt, lm)

@@ -10,7 +10,6 @@ in the prompt llama.cpp sees.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,43 +21,14 @@ pytest.importorskip("gguf", reason="loading a GGUF in transformers needs the gcg
 
 import torch
 
-from agentrec.audit.catalog import Catalog, parse_catalog_lines
 from agentrec.audit.gcg import GcgConfig, GcgOptimizer, build_optimizer
-from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, torch_model_path
+from agentrec.audit.gcg_model import TorchChatLM, torch_model_path
 from agentrec.audit.gcg_prompt import PromptLayout, build_layout, initial_sts_ids
 from agentrec.audit.gcg_torch import candidate_losses, prefix_state, sample_swaps, token_gradients
 from agentrec.audit.optimizers import OptimizerSettings, StsProblem
-from agentrec.audit.prompt import RecommenderPrompt
-from agentrec.audit.recommender import AuditedRecommender
 from agentrec.core.errors import ConfigError
 from agentrec.llm.local import LocalChatModel, bundled_gguf_path
 from agentrec.llm.scripted import ScriptedChatModel
-
-PRODUCTS = [
-    {"Name": "FrenchPress Classic", "Description": "Traditional French press.", "Price": "$29", "Ideal For": "Purists"},
-    {"Name": "ColdBrew Master", "Description": "Smooth cold brew.", "Price": "$79", "Ideal For": "Cold brew lovers"},
-    {"Name": "QuickBrew Express", "Description": "A fast coffee maker.", "Price": "$89", "Ideal For": "Busy people"},
-    {"Name": "Espresso Pro", "Description": "A real espresso machine.", "Price": "$299", "Ideal For": "Baristas"},
-]
-TARGET = "ColdBrew Master"
-
-
-@pytest.fixture(scope="module")
-def lm(local_model: LocalChatModel) -> TorchChatLM:
-    return load_torch_chat_lm(local_model.path)
-
-
-@pytest.fixture(scope="module")
-def problem(local_model: LocalChatModel) -> StsProblem:
-    lines = [json.dumps(p) for p in PRODUCTS]
-    catalog = Catalog(name="coffee_machines", products=tuple(parse_catalog_lines(lines, "test")))
-    prompt = RecommenderPrompt(request="I am looking for a coffee machine. Can I get some recommendations?")
-    return StsProblem(catalog=catalog, target=TARGET, recommender=AuditedRecommender(local_model, prompt))
-
-
-@pytest.fixture(scope="module")
-def layout(problem: StsProblem, lm: TorchChatLM, local_model: LocalChatModel) -> PromptLayout:
-    return build_layout(problem, (2, 1, 0, 3), local_model.render_prompt, lm)
 
 
 def test_layout_cuts_the_prompt_llama_cpp_sees(

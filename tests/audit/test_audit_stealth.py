@@ -12,7 +12,6 @@ fixes the run.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -24,14 +23,11 @@ pytest.importorskip("gguf", reason="loading a GGUF in transformers needs the gcg
 
 import torch
 
-from agentrec.audit.catalog import Catalog, parse_catalog_lines
-from agentrec.audit.gcg_model import TorchChatLM, load_torch_chat_lm, token_filter
+from agentrec.audit.gcg_model import TorchChatLM, token_filter
 from agentrec.audit.gcg_prompt import PromptLayout, build_layout, initial_sts_ids
 from agentrec.audit.gcg_torch import candidate_losses
 from agentrec.audit.optimizers import OptimizationResult, OptimizerSettings, StsProblem
 from agentrec.audit.optimizers import build_optimizer as build_named_optimizer
-from agentrec.audit.prompt import RecommenderPrompt
-from agentrec.audit.recommender import AuditedRecommender
 from agentrec.audit.stealth import StealthConfig, StealthOptimizer, StealthSearch, build_optimizer
 from agentrec.audit.stealth_energy import (
     OrderContext,
@@ -45,14 +41,8 @@ from agentrec.audit.stealth_energy import (
 from agentrec.core.errors import ConfigError
 from agentrec.llm.local import LocalChatModel
 from agentrec.recsys.threads import torch_threads
+from tests.audit.four_products import TARGET
 
-PRODUCTS = [
-    {"Name": "FrenchPress Classic", "Description": "Traditional French press.", "Price": "$29", "Ideal For": "Purists"},
-    {"Name": "ColdBrew Master", "Description": "Smooth cold brew.", "Price": "$79", "Ideal For": "Cold brew lovers"},
-    {"Name": "QuickBrew Express", "Description": "A fast coffee maker.", "Price": "$89", "Ideal For": "Busy people"},
-    {"Name": "Espresso Pro", "Description": "A real espresso machine.", "Price": "$299", "Ideal For": "Baristas"},
-]
-TARGET = "ColdBrew Master"
 # Cheap steps: one order to train on and one to validate on, two decoded samples, a decoding every step.
 TINY = StealthConfig(
     length=4, top_k=4, samples=2, decode_every=1, orders_per_step=1, train_orders=1, val_orders=1, threads=1, init="lm"
@@ -64,24 +54,6 @@ def one_torch_thread() -> Iterator[None]:
     """Torch on one thread: two threads on a busy 2-core machine are several times slower."""
     with torch_threads(1):
         yield
-
-
-@pytest.fixture(scope="module")
-def lm(local_model: LocalChatModel) -> TorchChatLM:
-    return load_torch_chat_lm(local_model.path)
-
-
-@pytest.fixture(scope="module")
-def problem(local_model: LocalChatModel) -> StsProblem:
-    lines = [json.dumps(p) for p in PRODUCTS]
-    catalog = Catalog(name="coffee_machines", products=tuple(parse_catalog_lines(lines, "test")))
-    prompt = RecommenderPrompt(request="I am looking for a coffee machine. Can I get some recommendations?")
-    return StsProblem(catalog=catalog, target=TARGET, recommender=AuditedRecommender(local_model, prompt))
-
-
-@pytest.fixture(scope="module")
-def layout(problem: StsProblem, lm: TorchChatLM, local_model: LocalChatModel) -> PromptLayout:
-    return build_layout(problem, (2, 1, 0, 3), local_model.render_prompt, lm)
 
 
 @pytest.fixture(scope="module")
