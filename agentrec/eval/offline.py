@@ -115,10 +115,13 @@ def evaluate_models(
     if weighting == "ips":
         chosen = propensity if propensity is not None else popularity_propensity(context.popularity)
         context.weights = user_weights(tests.relevant, chosen)
+    params = model_params or {}
+    for name in model_names:  # every refusal before the first fit, not after an hour of it
+        make_model(name, **params.get(name, {})).check_fits(split.train.n_users, split.train.n_items)
     results = []
     for name in model_names:
         notify(f"{name}: fitting")
-        model, fit_seconds, loaded = _fitted(store, split, name, (model_params or {}).get(name, {}), protocol)
+        model, fit_seconds, loaded = _fitted(store, split, name, params.get(name, {}), protocol)
         notify(f"{name}: ranking {len(tests.users):,} users")
         started = time.perf_counter()
         model.set_history(tests.history)

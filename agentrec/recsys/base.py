@@ -75,6 +75,14 @@ class Recommender(ABC):
         """Hook for models whose scores depend on more than the history matrix."""
         del history  # most models read only ``self.history``
 
+    def check_fits(self, n_users: int, n_items: int) -> None:
+        """Raise ``ConfigError`` up front when fitting on this many users and items would exceed the memory budget.
+
+        Models whose footprint grows faster than the data (EASE's items x items) override it;
+        ``fit`` calls it, and so does evaluation before fitting anything.
+        """
+        del n_users, n_items  # the default: memory grows with the interactions, which are already loaded
+
     def _item_similarity(self, item: int) -> FloatArray:
         """How similar every item is to ``item`` (higher is more alike), shape (n_items,).
 
@@ -86,6 +94,7 @@ class Recommender(ABC):
     # ----- the public contract -----------------------------------------------------
     def fit(self, train: Interactions, valid: Interactions | None = None) -> Self:
         """Fit on ``train``; ``valid`` (if given) is used only for model selection."""
+        self.check_fits(train.n_users, train.n_items)
         self._history = train.to_csr(binary=True)
         self._fit(train, valid)
         return self

@@ -50,6 +50,15 @@ def evaluate(
             "item) to use as propensities instead of popularity.",
         ),
     ] = None,
+    max_items: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="EASE keeps the N most popular items (default 20,000: 1.6 GB of weights) and ranks the rest last. "
+            "Its memory grows as N squared; a cap over the memory budget (75% of RAM, or AGENTREC_MEMORY_GB) "
+            "is refused before anything is fitted.",
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full results here.")] = None,
     plot: Annotated[
         Path | None,
@@ -72,7 +81,8 @@ def evaluate(
     chosen: Weighting = "ips" if weighting == WeightingChoice.ips else "none"
     if propensities is not None and chosen != "ips":
         raise ConfigError("--propensities weights users by exposure: add --weighting ips")
-    results, payload = run_evaluation(dataset, names, protocol.value, k, seed, chosen, propensities)
+    params = {"ease": {"max_items": max_items}} if max_items is not None else {}
+    results, payload = run_evaluation(dataset, names, protocol.value, k, seed, chosen, propensities, params)
     render_results(results, k, payload["users_evaluated"], dataset, payload["protocol"])
     _write_outputs(results, payload, k, json_out, plot)
 
@@ -85,6 +95,7 @@ def run_evaluation(
     seed: int,
     weighting: Weighting = "none",
     propensities: Path | None = None,
+    model_params: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[ModelEvaluation], dict[str, Any]]:
     """Evaluate ``names`` on ``dataset`` with a spinner; return results and the JSON payload.
 
@@ -110,6 +121,7 @@ def run_evaluation(
             protocol,
             k,
             seed,
+            model_params=model_params,
             progress=lambda m: status.update(m),
             weighting=weighting,
             propensity=exposure,

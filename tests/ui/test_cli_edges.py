@@ -81,12 +81,28 @@ def test_a_cutoff_beyond_the_catalog_names_the_flag(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_ease_over_the_memory_budget_is_refused_before_any_model_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTREC_MEMORY_GB", "0.0000001")
+    out = tmp_path / "eval.json"
+    folder = write_adjacency(tmp_path / "tiny")
+    result = run("eval", str(folder), "--models", "mostpop,ease", "--k", "3", "--json", str(out))
+    assert_refused(result, "ease on 8 items (float32) needs", "over the memory budget", "lower --max-items")
+    assert not out.exists()
+    monkeypatch.setenv("AGENTREC_MEMORY_GB", "4")
+    capped = run("eval", str(folder), "--models", "ease", "--k", "3", "--max-items", "5", "--json", str(out))
+    assert capped.returncode == 0, capped.stderr
+    assert json.loads(out.read_text())["models"]["ease"]["config"]["max_items"] == 5
+
+
 @pytest.mark.parametrize(
     ("arguments", "fragment"),
     [
         (["eval", "ml-100k", "--plot", "x.txt"], "--plot"),
         (["eval", "ml-100k", "--k", "0"], "--k"),
         (["eval", "ml-100k", "--protocol", "sideways"], "--protocol"),
+        (["eval", "ml-100k", "--max-items", "0"], "--max-items"),
         (["recommend", "ml-100k", "--user", "1", "--policy", "backbone", "--cache", "bogus"], "--cache"),
         (["recommend", "ml-100k", "--user", "1", "--policy", "bogus"], "--policy"),
         (["recommend", "ml-100k", "--user", "1", "--k", "0"], "--k"),
