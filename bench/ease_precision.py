@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             cells = [f"{row[m]:.4f}" if m in row else "-" for m in METRICS]
             times = [f"{row[t]:.2f}" for t in ("fit_s", "fit_cpu_s", "rank_s", "rank_cpu_s")]
             print(f"| {name} | {dtype} | " + " | ".join(cells + times) + " |")
-        same = all(round(rows["float32"][m], 3) == round(rows["float64"][m], 3) for m in METRICS if m in rows["float32"])
+        same = all(
+            round(rows["float32"][m], 3) == round(rows["float64"][m], 3) for m in METRICS if m in rows["float32"]
+        )
         print(f"| {name} | equal to 3 digits | {'yes' if same else 'NO'} |")
     return 0
 

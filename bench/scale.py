@@ -85,7 +85,14 @@ def command_for(step: str, dataset: Path, scale: str, args: argparse.Namespace) 
         ]  # fmt: skip
     if step == "agent":
         return agentrec(
-            "agent-eval", str(dataset), "--users", str(args.users), "--policy", "backbone,heuristic", "--json", step_json
+            "agent-eval",
+            str(dataset),
+            "--users",
+            str(args.users),
+            "--policy",
+            "backbone,heuristic",
+            "--json",
+            step_json,
         )
     if step == "simulate":
         scenario = OUT / f"scale-{scale}m.toml"
@@ -179,9 +186,16 @@ def measure_epoch(model_name: str, dataset: str, sasrec_windows: int) -> dict[st
     if model_name == "bpr":
         from agentrec.recsys.bpr import BPR
 
-        bpr = BPR(max_epochs=1).fit(split.train, split.valid)
-        record = bpr.learning_curve[0]
-        return {"epoch_s": round(record.seconds, 2), "measured": "one whole epoch, validation included"}
+        chosen = BPR(max_epochs=1).fit(split.train, split.valid)
+        recbole = BPR(max_epochs=1, batch_size=2048, num_threads=1).fit(split.train, split.valid)
+        first, peer = chosen.learning_curve[0], recbole.learning_curve[0]
+        return {
+            "epoch_s": round(first.seconds, 2), "batch_size": chosen.batch_size, "threads": chosen.threads,
+            "val_ndcg_after_one_epoch": round(first.val_ndcg, 4),
+            "epoch_s_batch_2048_1_thread": round(peer.seconds, 2),
+            "val_ndcg_after_one_epoch_batch_2048": round(peer.val_ndcg, 4),
+            "measured": "one whole epoch each, validation included, in the same process",
+        }  # fmt: skip
     from agentrec.recsys.sasrec import SASRec, training_windows
 
     model = SASRec()
@@ -278,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(STEPS), help=f"any of {','.join(STEPS)}")
     parser.add_argument("--data", default=str(OUT / "synthetic-{scale}m"), help="dataset folder per scale")
     parser.add_argument("--users", type=int, default=1000, help="users for agent-eval and simulate")
-    parser.add_argument("--sasrec-windows", type=int, default=4096)
+    parser.add_argument("--sasrec-windows", type=int, default=1024, help="SASRec windows trained to time an epoch")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a step is stopped")
     parser.add_argument("--again", action="store_true", help="rerun steps already in the results")
     parser.add_argument("--out", type=Path, default=OUT / "scale.json")
@@ -305,7 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         for scale in [s.strip() for s in args.scales.split(",")]:
             dataset = Path(args.data.format(scale=scale)).resolve()
             if not (dataset / "ratings.csv").is_file() and not any(dataset.glob("*")):
-                print(f"scale: {dataset} is missing; run bench/synthetic.py --scale {scale} --out {dataset}", file=sys.stderr)
+                print(
+                    f"scale: {dataset} is missing; run bench/synthetic.py --scale {scale} --out {dataset}",
+                    file=sys.stderr,
+                )
                 return 2
             home = OUT / f"scale-home-{scale}m"
             env = dict(os.environ, AGENTREC_HOME=str(home))
@@ -316,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                 if step == "info":  # cold: a fresh state home, so the store is built from the CSV
                     shutil.rmtree(home, ignore_errors=True)
                 print(f"[{time.strftime('%H:%M:%S')}] {scale}M {step} ...", flush=True)
-                row = run_measured(command_for(step, dataset, scale, args), env, args.timeout, OUT / f"scale-{scale}m-{step}.log")
+                row = run_measured(
+                    command_for(step, dataset, scale, args), env, args.timeout, OUT / f"scale-{scale}m-{step}.log"
+                )
                 row["details"] = details(step, scale) if row["status"] == "ok" else {}
                 done[step] = row
                 args.out.write_text(json.dumps(results, indent=2))

@@ -85,7 +85,7 @@ EPOCH_1996 = 820_454_400  # 1996-01-01 UTC
 
 def shape_for(scale: float) -> tuple[int, int, int]:
     """(users, items, ratings) for ``scale`` million ratings, following ML-25M's shape."""
-    ratings = int(round(scale * 1_000_000))
+    ratings = round(scale * 1_000_000)
     users = max(1, round(ML25M_USERS * ratings / ML25M_RATINGS))
     items = max(50, round(ML25M_ITEMS * (ratings / ML25M_RATINGS) ** 0.75))
     return users, items, ratings
@@ -124,7 +124,7 @@ def sample_items(
     popularity: npt.NDArray[np.float64],
     rng: np.random.Generator,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(user, item) draws, ``counts[u]`` for user u: 70% from the user's (up to three) ``tastes``, the rest from all movies."""
+    """(user, item) draws, ``counts[u]`` for user u: 70% from their (up to three) ``tastes``, the rest from all."""
     n_users = len(counts)
     users = np.repeat(np.arange(n_users, dtype=np.int64), counts)
     in_taste = rng.random(len(users)) < 0.7
@@ -160,7 +160,9 @@ def generate(scale: float, seed: int = 0) -> tuple[pa.Table, pa.Table]:
     # Zipf popularity over a shuffled catalog, so popularity and id are unrelated, as in MovieLens
     popularity = 1.0 / (rng.permutation(n_items) + 100.0) ** 1.5
     counts = user_activity(n_users, n_ratings, n_items, rng)
-    tastes = np.stack([rng.choice(len(GENRES), size=n_users, p=GENRE_WEIGHTS / GENRE_WEIGHTS.sum()) for _ in range(3)], 1)
+    tastes = np.stack(
+        [rng.choice(len(GENRES), size=n_users, p=GENRE_WEIGHTS / GENRE_WEIGHTS.sum()) for _ in range(3)], 1
+    )
     # repeated draws are dropped, so draw more than needed, top up users left short, and cut each back to their count
     users, items = unique_pairs(*sample_items(counts + counts // 4 + 2, tastes, first_genre, popularity, rng), n_items)
     for _ in range(8):
@@ -220,7 +222,9 @@ def _timestamps(
     offsets = joined[users] + span[users] * rng.beta(0.4, 0.4, size=len(users)) ** 2
     released = (release[items] - FIRST_YEAR) * SECONDS_PER_YEAR
     # a movie is rated in or after its release year; the clock never runs past the end of 2019
-    seconds = np.clip(np.maximum(offsets, released + rng.random(len(users)) * SECONDS_PER_YEAR), 0, years * SECONDS_PER_YEAR - 1)
+    seconds = np.clip(
+        np.maximum(offsets, released + rng.random(len(users)) * SECONDS_PER_YEAR), 0, years * SECONDS_PER_YEAR - 1
+    )
     return EPOCH_1996 + seconds.astype(np.int64)
 
 
@@ -248,7 +252,9 @@ def write(ratings: pa.Table, movies: pa.Table, folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Shape: see the module docstring.")
-    parser.add_argument("--scale", type=float, default=1.0, help="millions of ratings, at least 1 (25 is ML-25M's size)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="millions of ratings, at least 1 (25 is ML-25M's size)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder to write ratings.csv and movies.csv into")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

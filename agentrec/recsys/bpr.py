@@ -14,11 +14,13 @@ negatives of an epoch are drawn at once with vectorised rejection sampling.
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from agentrec.data.interactions import Interactions
 from agentrec.recsys.base import IntArray, ModelConfig
@@ -35,25 +37,30 @@ from agentrec.recsys.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_BATCH = 2048  # RecBole's
+SMALL_BATCH = 4096  # up to here one torch thread; beyond, every core
+
 
 class BPRConfig(ModelConfig):
     """RecBole's BPR defaults. Without validation data, training runs exactly ``max_epochs``.
 
-    ``num_threads`` is 1: on 2,048 x 64 batches a second torch thread gained little
-    and made results vary from run to run (bench/README.md, Threads); ``None`` leaves
-    the process setting alone.
+    ``batch_size`` 0 (the default) chooses by the data's size (``auto_batch_size``):
+    RecBole's 2,048 up to ML-1M's size, larger beyond. ``num_threads`` 0 chooses too:
+    1 on batches up to 4,096, where a second torch thread gained little and made results
+    vary from run to run (bench/README.md, Threads), else every core; ``None`` leaves the
+    process setting alone.
     """
 
     factors: int = 64
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
-    batch_size: int = 2048
+    batch_size: int = Field(default=0, ge=0)
     max_epochs: int = 300
     patience: int = 10
     eval_k: int = 10
     seed: int = 0
     time_budget_s: float | None = None
-    num_threads: int | None = 1
+    num_threads: int | None = Field(default=0, ge=0)
 
 
 class BPR(FactorModel):
@@ -69,9 +76,19 @@ class BPR(FactorModel):
         self.best_epoch = 0
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
-        cfg = self.config
-        with torch_threads(cfg.num_threads):
+        with torch_threads(self.threads):
             self._train(valid)
+
+    @property
+    def batch_size(self) -> int:
+        """The configured batch size, or the one chosen for the fitted data's size."""
+        return self.config.batch_size or auto_batch_size(self.n_users, self.n_items)
+
+    @property
+    def threads(self) -> int | None:
+        if self.config.num_threads != 0:
+            return self.config.num_threads
+        return 1 if self.batch_size <= SMALL_BATCH else (os.cpu_count() or 1)
 
     def _train(self, valid: Interactions | None) -> None:
         cfg = self.config
@@ -83,7 +100,7 @@ class BPR(FactorModel):
         generator = np.random.default_rng(cfg.seed)
 
         def train_epoch() -> float:
-            return bpr_epoch(users, items, optimiser, pairs, cfg.batch_size, generator)
+            return bpr_epoch(users, items, optimiser, pairs, self.batch_size, generator)
 
         def validate() -> float:
             assert valid is not None
@@ -114,6 +131,18 @@ class BPR(FactorModel):
         super()._restore(state)
         self.learning_curve = curve_from_array(state["learning_curve"])
         self.best_epoch = int(state["best_epoch"])
+
+
+def auto_batch_size(n_users: int, n_items: int) -> int:
+    """RecBole's 2,048, or a power of two near (users + items) / 8 when that is larger.
+
+    Every step updates every embedding (the full-size gradient and the fused Adam pass), so
+    a step costs (users + items) x factors whatever the batch. With batches of 2,048 on
+    ML-25M's 225k embeddings, that dense part is almost all of an epoch's 12,000 steps;
+    a batch near an eighth of the table keeps it to about half (bench/README.md, "Issue 22").
+    """
+    wanted = (n_users + n_items) // 8
+    return max(DEFAULT_BATCH, 1 << max(wanted - 1, 1).bit_length()) if wanted > DEFAULT_BATCH else DEFAULT_BATCH
 
 
 class FusedAdam:

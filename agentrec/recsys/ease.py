@@ -166,10 +166,8 @@ def ease_weights(gram: np.ndarray, l2: float, overwrite: bool = False) -> np.nda
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: inverting the Cholesky factor failed (potri info {info})")
     # potri fills the upper triangle only. Work on the C-ordered view: there that triangle is the lower one.
-    if inverse.flags.f_contiguous:
-        matrix, filled = inverse.T, "lower"
-    else:
-        matrix, filled = inverse, "upper"
+    filled: Literal["lower", "upper"] = "lower" if inverse.flags.f_contiguous else "upper"
+    matrix = inverse.T if filled == "lower" else inverse
     _mirror(matrix, filled)
     diagonal = np.diag(matrix).copy()
     matrix /= -diagonal[None, :]  # the matrix is symmetric, so its C-ordered view is P itself

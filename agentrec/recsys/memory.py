@@ -52,4 +52,6 @@ def describe_budget() -> str:
 def require_within_budget(what: str, needed_bytes: int, remedy: str) -> None:
     """``ConfigError`` naming the need, the budget and ``remedy`` when ``needed_bytes`` exceeds the budget."""
     if needed_bytes > memory_budget_bytes():
-        raise ConfigError(f"{what} needs {readable_size(needed_bytes)}, over the memory budget of {describe_budget()}; {remedy}")
+        raise ConfigError(
+            f"{what} needs {readable_size(needed_bytes)}, over the memory budget of {describe_budget()}; {remedy}"
+        )
