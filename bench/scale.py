@@ -198,23 +198,33 @@ def measure_epoch(model_name: str, dataset: str, sasrec_windows: int) -> dict[st
         }  # fmt: skip
     from agentrec.recsys.sasrec import SASRec, training_windows
 
-    model = SASRec()
-    model._history = split.train.to_csr(binary=True)
-    model._sequences = split.train.sequences()
-    model.net = model._new_net()
-    windows = training_windows(model._sequences, model.config.max_len)
+    def seconds_per_window(model: SASRec, windows: list[Any]) -> float:
+        model._history = split.train.to_csr(binary=True)
+        model._sequences = sequences
+        model.net = model._new_net()
+        optimiser = torch.optim.Adam(model.net.parameters(), lr=model.config.learning_rate)
+        started = time.perf_counter()
+        model._train_epoch(windows, optimiser, generator)
+        return (time.perf_counter() - started) / len(windows)
+
+    sequences = split.train.sequences()
+    chosen = SASRec()
+    windows = training_windows(sequences, chosen.config.max_len)
     generator = np.random.default_rng(0)
     sample = [windows[i] for i in generator.choice(len(windows), min(sasrec_windows, len(windows)), replace=False)]
-    optimiser = torch.optim.Adam(model.net.parameters(), lr=model.config.learning_rate)
-    started = time.perf_counter()
-    model._train_epoch(sample, optimiser, generator)
-    per_window = (time.perf_counter() - started) / len(sample)
-    return {
+    per_window = seconds_per_window(chosen, sample)
+    result: dict[str, Any] = {
         "epoch_s": round(per_window * len(windows), 1),
+        "loss": "full softmax" if split.train.n_items <= chosen.config.full_softmax_items else
+                f"sampled softmax, {chosen.config.negatives:,} negatives",
         "windows": len(windows),
         "sampled_windows": len(sample),
         "measured": f"{len(sample):,} of {len(windows):,} windows, scaled to the epoch; validation not included",
-    }
+    }  # fmt: skip
+    if split.train.n_items > chosen.config.full_softmax_items:  # what the full softmax would have cost
+        full = SASRec(full_softmax_items=split.train.n_items)
+        result["epoch_s_full_softmax"] = round(seconds_per_window(full, sample[: len(sample) // 4]) * len(windows), 1)
+    return result
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:

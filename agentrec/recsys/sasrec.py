@@ -12,12 +12,14 @@ import copy
 import io
 import itertools
 import logging
+import math
 from pathlib import Path
 from typing import Self
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from agentrec.data.interactions import Interactions
 from agentrec.recsys.base import FloatArray, IntArray, ModelConfig, Recommender
@@ -42,6 +44,11 @@ class SASRecConfig(ModelConfig):
     ``feedforward`` equal to ``hidden`` is the original SASRec's point-wise layer (RecBole
     uses 4x); ``batch_size`` counts sequence windows, so small batches still mean thousands
     of targets per step and enough optimiser steps per epoch.
+
+    The loss is the full softmax over every item up to ``full_softmax_items``. Beyond it,
+    each batch shares ``negatives`` items drawn uniformly (a sampled softmax with its log-Q
+    correction): the full softmax's cost grows as windows x items, so an epoch on ML-25M's
+    62k items would take most of a day on two cores (bench/README.md, "Issue 22").
     """
 
     hidden: int = 64
@@ -59,6 +66,8 @@ class SASRecConfig(ModelConfig):
     seed: int = 0
     time_budget_s: float | None = None
     num_threads: int | None = None
+    full_softmax_items: int = Field(default=20_000, ge=1)
+    negatives: int = Field(default=4_096, ge=1)
 
 
 class SASRec(Recommender):
@@ -123,7 +132,11 @@ class SASRec(Recommender):
             targets = torch.from_numpy(left_pad([w[1:] + 1 for w in batch]))
             real = targets > 0
             hidden = self.net(tokens)[real]
-            loss = F.cross_entropy(self.net.item_logits(hidden), targets[real] - 1)
+            if self.n_items <= self.config.full_softmax_items:
+                loss = F.cross_entropy(self.net.item_logits(hidden), targets[real] - 1)
+            else:
+                items = self.net.item_embedding.weight[1:]  # row 0 is padding
+                loss = sampled_softmax_loss(hidden, targets[real] - 1, items, self.config.negatives)
             optimiser.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
@@ -212,6 +225,23 @@ class SASRec(Recommender):
         model.net.load_state_dict(state)
         model.net.eval()
         return model
+
+
+def sampled_softmax_loss(
+    hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor, negatives: int
+) -> torch.Tensor:
+    """Cross-entropy of each target against ``negatives`` items shared by the batch, drawn uniformly.
+
+    Each negative's logit gets ``log(n_items / negatives)``, the log-Q correction for a uniform
+    draw, so the sampled partition function estimates the full one. A negative that is the
+    row's own target is masked out.
+    """
+    drawn = torch.randint(0, items.shape[0], (negatives,))
+    positive = (hidden * items.index_select(0, targets)).sum(dim=-1, keepdim=True)
+    negative = hidden @ items.index_select(0, drawn).T + math.log(items.shape[0] / negatives)
+    negative = negative.masked_fill(drawn[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([positive, negative], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long))
 
 
 def training_windows(sequences: list[IntArray], max_len: int) -> list[IntArray]:

@@ -49,6 +49,34 @@ def test_sasrec_history_update_moves_the_prediction(
         assert top == (last + 1) % cycles.n_items
 
 
+def test_sasrec_with_a_sampled_softmax_still_learns_the_cycle(cycles: Interactions) -> None:
+    train, valid = split_last(cycles)
+    # 24 items over a 10-item full-softmax limit: every batch trains against 8 drawn negatives
+    model = SASRec(
+        num_threads=1, hidden=16, feedforward=16, layers=1, heads=1, dropout=0.0, max_len=16,
+        learning_rate=1e-2, max_epochs=60, patience=60, full_softmax_items=10, negatives=8,
+    ).fit(train)  # fmt: skip
+    model.set_history(cycles)
+    hits = [
+        model.recommend(int(u), 1)[0][0] == (last + 1) % cycles.n_items
+        for u, last in zip(valid.user, valid.item, strict=True)
+    ]
+    assert np.mean(hits) > 0.8
+
+
+def test_the_sampled_softmax_equals_the_full_one_when_it_draws_every_item() -> None:
+    from agentrec.recsys.sasrec import sampled_softmax_loss
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    hidden, items = torch.randn(5, 4), torch.randn(6, 4)
+    targets = torch.tensor([0, 2, 5, 1, 1])
+    full = torch.nn.functional.cross_entropy(hidden @ items.T, targets)
+    # drawing with replacement, 20,000 draws hit each item about 3,333 times: log-Q makes it the full sum
+    sampled = sampled_softmax_loss(hidden, targets, items, 20_000)
+    assert abs(float(sampled) - float(full)) < 0.05
+
+
 def test_sasrec_stops_early_and_within_budget(cycles: Interactions) -> None:
     train, valid = split_last(cycles)
     model = SASRec(
