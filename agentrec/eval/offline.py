@@ -52,6 +52,7 @@ class ModelEvaluation:
     score_seconds: float
     loaded: bool
     config: dict[str, Any] = field(default_factory=dict)
+    dropped_items: int = 0  # items an item-item model left out to fit its memory (EASE's max_items)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class ModelEvaluation:
             "score_seconds": round(self.score_seconds, 3),
             "loaded_from_store": self.loaded,
             "config": self.config,
+            "dropped_items": self.dropped_items,
         }
 
 
@@ -190,4 +192,5 @@ class _Context:
         per_user |= beyond
         ci = metric_cis(per_user, seed=seed)
         config = model.config.model_dump(mode="json")
-        return ModelEvaluation(name, metrics, ci, per_user, fit_seconds, score_seconds, loaded, config)
+        dropped = int(getattr(model, "dropped_items", 0))
+        return ModelEvaluation(name, metrics, ci, per_user, fit_seconds, score_seconds, loaded, config, dropped)

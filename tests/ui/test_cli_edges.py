@@ -93,7 +93,8 @@ def test_ease_over_the_memory_budget_is_refused_before_any_model_fits(
     monkeypatch.setenv("AGENTREC_MEMORY_GB", "4")
     capped = run("eval", str(folder), "--models", "ease", "--k", "3", "--max-items", "5", "--json", str(out))
     assert capped.returncode == 0, capped.stderr
-    assert json.loads(out.read_text())["models"]["ease"]["config"]["max_items"] == 5
+    ease = json.loads(out.read_text())["models"]["ease"]
+    assert ease["config"]["max_items"] == 5 and ease["dropped_items"] == 3
 
 
 @pytest.mark.parametrize(
