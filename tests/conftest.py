@@ -126,6 +126,14 @@ def local_model() -> LocalChatModel:
     return LocalChatModel()
 
 
+# llama.cpp's server, started as ``python -m llama_cpp.server`` is, after the same fix agentrec's own
+# loads get: no AMX buffers, which segfault in VMs that do not grant the AMX state (agentrec/llm/local.py).
+LLAMA_SERVER_BOOT = (
+    "import runpy; from agentrec.llm.local import disable_extra_buffer_types; disable_extra_buffer_types(); "
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
+)
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``llama_cpp.server`` on loopback serving the bundled GGUF; yields its /v1 URL."""
@@ -137,8 +145,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "llama_cpp.server",
+                "-c",
+                LLAMA_SERVER_BOOT,
                 "--model",
                 str(bundled_gguf_path()),
                 "--host",

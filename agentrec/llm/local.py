@@ -165,6 +165,33 @@ def _close_loaded_models() -> None:
     _LOADED.clear()
 
 
+def disable_extra_buffer_types() -> None:
+    """Make every llama.cpp model this process loads skip the CPU's "extra" buffer types (AMX, repacking).
+
+    On a CPU with AMX, llama.cpp built for the machine multiplies through AMX tiles, and in a
+    VM whose kernel does not hand out the AMX tile state that segfaults in the first decode
+    (seen here on llama-cpp-python 0.3.35 and 0.3.36). The plain AVX2/AVX-512 kernels serve a
+    135M model as well. ``Llama`` builds its model parameters from
+    ``llama_model_default_params`` with no way to pass ``use_extra_bufts``, so the defaults are
+    wrapped, once per process; llama.cpp's own server is started through this too (tests/conftest.py).
+    """
+    import llama_cpp.llama_cpp as bindings
+
+    defaults = bindings.llama_model_default_params
+    if getattr(defaults, "_agentrec_plain", False):
+        return
+    if "use_extra_bufts" not in {name for name, *_ in bindings.llama_model_params._fields_}:
+        return  # an older llama.cpp without extra buffer types
+
+    def plain_defaults() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    plain_defaults._agentrec_plain = True  # type: ignore[attr-defined]
+    bindings.llama_model_default_params = plain_defaults
+
+
 def load_model(path: Path, n_ctx: int, n_threads: int) -> LoadedModel:
     """Load ``path`` once per process (keyed by path, context size and threads)."""
     key = (str(path.resolve()), n_ctx, n_threads)
@@ -172,6 +199,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int) -> LoadedModel:
         if key not in _LOADED:
             from llama_cpp import Llama
 
+            disable_extra_buffer_types()
             started = time.perf_counter()
             llama = Llama(
                 model_path=str(path),
