@@ -165,8 +165,16 @@ def _close_loaded_models() -> None:
     _LOADED.clear()
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU reports AMX tiles (Linux ``/proc/cpuinfo``; False where that cannot be read)."""
+    try:
+        return "amx_tile" in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+
+
 def disable_extra_buffer_types() -> None:
-    """Make every llama.cpp model this process loads skip the CPU's "extra" buffer types (AMX, repacking).
+    """On a CPU with AMX, make every llama.cpp model this process loads skip the "extra" buffer types.
 
     On a CPU with AMX, llama.cpp built for the machine multiplies through AMX tiles, and in a
     VM whose kernel does not hand out the AMX tile state that segfaults in the first decode
@@ -175,6 +183,8 @@ def disable_extra_buffer_types() -> None:
     ``llama_model_default_params`` with no way to pass ``use_extra_bufts``, so the defaults are
     wrapped, once per process; llama.cpp's own server is started through this too (tests/conftest.py).
     """
+    if not cpu_has_amx():
+        return  # elsewhere the repacked kernels work, and every earlier measurement here used them
     import llama_cpp.llama_cpp as bindings
 
     defaults = bindings.llama_model_default_params

@@ -227,3 +227,20 @@ def test_the_embedded_model_scores_labels_in_one_pass_like_teacher_forcing(local
     # Deterministic, whatever was evaluated before (the kept prefix is reused).
     local_model.next_token_logprobs([Message.user("Something else entirely.")], ["A"])
     assert local_model.next_token_logprobs(messages, ["A", "B", "C"]) == pytest.approx(values, abs=1e-6)
+
+
+def test_extra_buffer_types_are_switched_off_only_on_a_cpu_with_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    import llama_cpp.llama_cpp as bindings
+
+    from agentrec.llm import local
+
+    original = bindings.llama_model_default_params
+    monkeypatch.setattr(bindings, "llama_model_default_params", original)  # restored after the test
+    monkeypatch.setattr(local, "cpu_has_amx", lambda: False)
+    local.disable_extra_buffer_types()
+    assert bindings.llama_model_default_params is original
+    monkeypatch.setattr(local, "cpu_has_amx", lambda: True)
+    local.disable_extra_buffer_types()
+    local.disable_extra_buffer_types()  # once per process: not wrapped twice
+    assert bindings.llama_model_default_params().use_extra_bufts is False
+    assert getattr(bindings.llama_model_default_params, "_agentrec_plain", False)
