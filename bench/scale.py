@@ -40,30 +40,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agentrec.ui.quickstart_command import SIM_SCENARIO
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 EVAL_MODELS = ("mostpop", "itemknn", "als", "ease")
 STEPS = ("info", "split", *(f"eval-{m}" for m in EVAL_MODELS), "epoch-bpr", "epoch-sasrec", "agent", "simulate")
-SCENARIO = """name = "scale_{scale}m"
-dataset = "{dataset}"
-seed = 0
-rounds = 1
-pages = 5
-page_size = 4
-
-[users]
-count = {users}
-choice_model = "statistical"
-taste = "genres"
-
-[[arms]]
-name = "mostpop"
-recommender = "mostpop"
-
-[[arms]]
-name = "ease"
-recommender = "ease"
-"""
 
 
 def agentrec(*args: str) -> list[str]:
@@ -96,7 +78,9 @@ def command_for(step: str, dataset: Path, scale: str, args: argparse.Namespace) 
         )
     if step == "simulate":
         scenario = OUT / f"scale-{scale}m.toml"
-        scenario.write_text(SCENARIO.format(scale=scale, dataset=dataset, users=args.users))
+        # the quickstart's A/B of statistical users, most-popular against EASE, under this scale's name
+        text = SIM_SCENARIO.format(dataset=dataset, users=args.users).replace('"quickstart_ab"', f'"scale_{scale}m"')
+        scenario.write_text(text)
         return agentrec("simulate", str(scenario), "--json", step_json)
     raise ValueError(step)
 

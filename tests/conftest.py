@@ -248,17 +248,22 @@ def planted_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 LOAD_PROVIDER_PATH = Path(__file__).resolve().parents[1] / "bench" / "load_provider.py"
 
 
-@pytest.fixture(scope="session")
-def load_provider() -> ModuleType:
-    """bench/load_provider.py as a module (bench/ is not a package)."""
+def load_bench_script(path: Path) -> ModuleType:
+    """A script under bench/ as a module (bench/ is not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_load_provider", LOAD_PROVIDER_PATH)
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # registered, so its dataclasses can resolve their own names
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def load_provider() -> ModuleType:
+    """bench/load_provider.py as a module."""
+    return load_bench_script(LOAD_PROVIDER_PATH)
 
 
 @pytest.fixture

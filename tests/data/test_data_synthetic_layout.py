@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +11,14 @@ import numpy as np
 import pytest
 
 from agentrec.data.store import open_dataset
+from tests.conftest import load_bench_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "synthetic.py"
 
 
 @pytest.fixture(scope="module")
 def synthetic() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_synthetic", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script(SCRIPT)
 
 
 def test_the_shape_follows_ml25m(synthetic: ModuleType) -> None:
