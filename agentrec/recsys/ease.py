@@ -116,8 +116,8 @@ class EASE(Recommender):
 
 def ease_bytes(n_items: int, dtype: str) -> int:
     """Peak bytes of EASE's dense matrices on ``n_items``: the Gram (inverted in place) and float32 weights."""
-    width = 8 if dtype == "float64" else 4
-    return n_items * n_items * (width + (4 if width == 8 else 0)) + n_items * GRAM_BLOCK * 8
+    per_entry = 8 + 4 if dtype == "float64" else 4  # a float64 Gram needs its float32 copy beside it
+    return n_items * n_items * per_entry + n_items * GRAM_BLOCK * 8
 
 
 def most_popular(history: sp.csr_matrix, limit: int) -> npt.NDArray[np.int64]:
