@@ -48,7 +48,7 @@ class SASRecConfig(ModelConfig):
     The loss is the full softmax over every item up to ``full_softmax_items``. Beyond it,
     each batch shares ``negatives`` items drawn uniformly (a sampled softmax with its log-Q
     correction): the full softmax's cost grows as windows x items, so an epoch on ML-25M's
-    62k items would take most of a day on two cores (bench/README.md, "Issue 22").
+    62k items would take over three hours on two cores (bench/README.md, "Issue 22").
     """
 
     hidden: int = 64

@@ -101,3 +101,11 @@ def test_fused_adam_matches_torch_adam() -> None:
         reference.grad = grad.clone()
         theirs.step()
     torch.testing.assert_close(ours, reference.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_the_batch_grows_with_the_embedding_table_beyond_recboles_size() -> None:
+    from agentrec.recsys.bpr import auto_batch_size
+
+    assert auto_batch_size(943, 1682) == auto_batch_size(6040, 3628) == 2048  # ml-100k, ml-1m: RecBole's
+    assert auto_batch_size(32_508, 18_669) == 8192
+    assert auto_batch_size(162_540, 62_423) == 32_768  # ML-25M's shape
